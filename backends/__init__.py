@@ -1,0 +1,1 @@
+"""Provider backends shipped with mailconsole, each registered under the `mailconsole.backends` entry-point group."""

@@ -1,0 +1,1 @@
+"""The delivery engine: enqueue, claim, dispatch, retry, outages, scheduler."""
