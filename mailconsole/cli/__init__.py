@@ -1,0 +1,1 @@
+"""The command-line interface: click commands over the same service functions as the console."""

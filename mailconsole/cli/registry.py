@@ -1,0 +1,17 @@
+"""The command modules, each defining `register(group)`; add a module here to add commands."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+MODULES = [
+    "mailconsole.cli.commands_db",
+    "mailconsole.cli.commands_send",
+]
+
+
+def register_all(group: click.Group) -> None:
+    for name in MODULES:
+        importlib.import_module(name).register(group)
