@@ -191,9 +191,23 @@ class BackendState(SQLModel, table=True):
     circuit_error_code: str | None = Field(default=None, max_length=64)
     circuit_opened_at: datetime | None = _ts()
     next_probe_at: datetime | None = _ts()
+    circuit_kind: str | None = Field(default=None, max_length=16)  # transient | account
     consecutive_failures: int = 0
+    # The current run of wholesale failures: what the outage records if the run reaches the threshold.
+    first_failure_at: datetime | None = _ts()
+    first_failure_code: str | None = Field(default=None, max_length=64)
+    first_failure_error: str | None = Field(default=None, sa_column=Column(Text))
     last_success_at: datetime | None = _ts()
     last_failure_at: datetime | None = _ts()
+    # Written by the scheduler's provider health/quota job.
+    health_ok: bool | None = None
+    health_detail: str | None = Field(default=None, sa_column=Column(Text))
+    health_error_code: str | None = Field(default=None, max_length=64)
+    health_latency_ms: float | None = None
+    health_checked_at: datetime | None = _ts()
+    quota_sent: float | None = None
+    quota_max: float | None = None
+    quota_checked_at: datetime | None = _ts()
     updated_at: datetime | None = _ts()
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 18:44:45.993387
+Create Date: 2026-11-25 18:52:21.542830
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sqlmodel
 from alembic import op
 
 import mailconsole.store.types
+
 
 revision = "0001"
 down_revision = None
@@ -101,12 +102,30 @@ def upgrade() -> None:
         sa.Column(
             "next_probe_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column("circuit_kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
+        sa.Column(
+            "first_failure_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("first_failure_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("first_failure_error", sa.Text(), nullable=True),
         sa.Column(
             "last_success_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column(
             "last_failure_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("health_ok", sa.Boolean(), nullable=True),
+        sa.Column("health_detail", sa.Text(), nullable=True),
+        sa.Column("health_error_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("health_latency_ms", sa.Float(), nullable=True),
+        sa.Column(
+            "health_checked_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("quota_sent", sa.Float(), nullable=True),
+        sa.Column("quota_max", sa.Float(), nullable=True),
+        sa.Column(
+            "quota_checked_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column("updated_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("backend"),
