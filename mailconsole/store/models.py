@@ -289,41 +289,60 @@ class JobRun(SQLModel, table=True):
 
 
 class AlertState(SQLModel, table=True):
-    """Each rule's state, kept in the database so a restart neither loses nor repeats a notice."""
+    """Each rule's state, kept in the database so a restart neither loses nor repeats a notice.
+
+    `state` is ok | firing; `level` says how bad a firing rule is (warning | critical). The
+    episode's notices are decided in the same transaction that changes this row (see
+    mailconsole.alerts.state), so two evaluators never both announce one transition.
+    """
 
     __tablename__ = "alert_state"
 
     rule: str = Field(primary_key=True, max_length=64)
-    state: str = Field(default="ok", max_length=16)  # ok | warning | firing
+    state: str = Field(default="ok", max_length=16)  # ok | firing
+    level: str | None = Field(default=None, max_length=16)  # warning | critical while firing
     since: datetime | None = _ts()
     last_value: float | None = None
     last_evaluated_at: datetime | None = _ts()
     last_notified_at: datetime | None = _ts()
+    last_fired_at: datetime | None = _ts()
+    last_resolved_at: datetime | None = _ts()
     suppressed_repeats: int = 0
     acked_by: str | None = Field(default=None, max_length=128)
     acked_at: datetime | None = _ts()
     silenced_until: datetime | None = _ts()
+    silenced_by: str | None = Field(default=None, max_length=128)
+    detail: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class AlertNotification(SQLModel, table=True):
-    """One notice sent (or tried) to one target: the alert history."""
+    """One notice to one target: written `pending` with the state change, then delivered.
+
+    A delivery claims the row with a lease (`lease_owner`, `lease_expires_at`), so a notice left
+    pending by a crash is delivered by the next evaluation and never by two processes at once.
+    """
 
     __tablename__ = "alert_notification"
     __table_args__ = (
         Index("ix_alert_notification_at", "at"),
         Index("ix_alert_notification_rule", "rule", "at"),
+        Index("ix_alert_notification_status", "status", "at"),
     )
 
     id: int | None = Field(
         default=None, sa_column=Column(IdType, primary_key=True, autoincrement=True)
     )
     rule: str = Field(max_length=64)
-    kind: str = Field(max_length=16)  # firing | repeat | resolved | test
+    kind: str = Field(max_length=16)  # firing | repeat | escalated | resolved | test
+    level: str | None = Field(default=None, max_length=16)
     target: str = Field(max_length=64)
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    status: str = Field(default="pending", max_length=16)  # sent | failed | pending
+    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
     tries: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
+    sent_at: datetime | None = _ts()
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_expires_at: datetime | None = _ts()
     payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 

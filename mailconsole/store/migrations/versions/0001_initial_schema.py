@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 18:52:21.542830
+Create Date: 2026-11-25 18:53:08.110454
 """
 
 from __future__ import annotations
@@ -32,22 +32,30 @@ def upgrade() -> None:
         ),
         sa.Column("rule", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("level", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("target", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("tries", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("sent_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_owner", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column(
+            "lease_expires_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("payload", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("alert_notification", schema=None) as batch_op:
         batch_op.create_index("ix_alert_notification_at", ["at"], unique=False)
         batch_op.create_index("ix_alert_notification_rule", ["rule", "at"], unique=False)
+        batch_op.create_index("ix_alert_notification_status", ["status", "at"], unique=False)
 
     op.create_table(
         "alert_state",
         sa.Column("rule", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("level", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("since", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_value", sa.Float(), nullable=True),
         sa.Column(
@@ -56,12 +64,20 @@ def upgrade() -> None:
         sa.Column(
             "last_notified_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column(
+            "last_fired_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "last_resolved_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("suppressed_repeats", sa.Integer(), nullable=False),
         sa.Column("acked_by", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
         sa.Column("acked_at", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "silenced_until", mailconsole.store.types.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column("silenced_by", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("rule"),
     )
     op.create_table(
@@ -431,6 +447,7 @@ def downgrade() -> None:
     op.drop_table("audit_event")
     op.drop_table("alert_state")
     with op.batch_alter_table("alert_notification", schema=None) as batch_op:
+        batch_op.drop_index("ix_alert_notification_status")
         batch_op.drop_index("ix_alert_notification_rule")
         batch_op.drop_index("ix_alert_notification_at")
 
