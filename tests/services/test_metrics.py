@@ -37,10 +37,20 @@ def test_queue_status_counts_backlog_oldest_age_dead_letters_and_24h_attempts(
     for i in range(6):
         add_attempt(ctx, oldest, started_at=now - timedelta(hours=1, minutes=i))
     for _ in range(2):
-        add_attempt(ctx, oldest, outcome="transient", error_code="http_503",
-                    started_at=now - timedelta(hours=3))  # fmt: skip
-    add_attempt(ctx, oldest, outcome="permanent", backend="sandbox-backup",
-                started_at=now - timedelta(hours=5))  # fmt: skip
+        add_attempt(
+            ctx,
+            oldest,
+            outcome="transient",
+            error_code="http_503",
+            started_at=now - timedelta(hours=3),
+        )
+    add_attempt(
+        ctx,
+        oldest,
+        outcome="permanent",
+        backend="sandbox-backup",
+        started_at=now - timedelta(hours=5),
+    )
     # the 24 h before: 4 attempts, 1 failed; older than 48 h: ignored
     for i in range(3):
         add_attempt(ctx, oldest, started_at=now - timedelta(hours=30 + i))
@@ -63,8 +73,17 @@ def test_queue_status_counts_backlog_oldest_age_dead_letters_and_24h_attempts(
     assert (main.backlog, main.attempts_24h, main.failed_24h) == (2, 8, 2)
     assert (backup.backlog, backup.attempts_24h, backup.failed_24h) == (1, 1, 1)
     data = status.to_dict()
-    for key in ("queue_backlog", "oldest_queue_age_s", "dead_letter_count", "failed_24h",
-                "sent_24h", "failure_rate_24h", "next_attempt_at", "paused", "by_backend"):  # fmt: skip
+    for key in (
+        "queue_backlog",
+        "oldest_queue_age_s",
+        "dead_letter_count",
+        "failed_24h",
+        "sent_24h",
+        "failure_rate_24h",
+        "next_attempt_at",
+        "paused",
+        "by_backend",
+    ):
         assert key in data
     assert data["by_backend"]["sandbox-main"]["circuit"] == "closed"
 
@@ -103,10 +122,12 @@ def test_failure_trend_buckets_attempts_by_hour_with_error_codes(
     now = clock.now()
     mid = add_message(ctx)
     add_attempt(ctx, mid, started_at=now - timedelta(minutes=10))  # this hour
-    add_attempt(ctx, mid, outcome="transient", error_code="http_503",
-                started_at=now - timedelta(minutes=20))  # fmt: skip
-    add_attempt(ctx, mid, outcome="transient", error_code="timeout",
-                started_at=now - timedelta(hours=2))  # 10:xx  # fmt: skip
+    add_attempt(
+        ctx, mid, outcome="transient", error_code="http_503", started_at=now - timedelta(minutes=20)
+    )
+    add_attempt(
+        ctx, mid, outcome="transient", error_code="timeout", started_at=now - timedelta(hours=2)
+    )  # 10:xx
     add_attempt(ctx, mid, started_at=now - timedelta(hours=30))  # outside
     trend = failure_trend(ctx, hours=24)
     assert len(trend.buckets) == 24
