@@ -49,7 +49,13 @@ def epoch_bucket(db: Database, column: Any, start: datetime, width_s: int) -> Co
         # Stored naive UTC; strftime('%s') reads it as UTC. Rows are filtered to t >= start, so
         # integer division (truncation) is the floor.
         seconds = cast(func.strftime(literal_column("'%s'"), column), Integer)
-        return (seconds - literal_column(str(start_epoch))) / literal_column(str(width_s))
+        # A plain `/` between integers is integer division in SQLite (SQLAlchemy's own `/` would
+        # add `+ 0.0`, `//` would need FLOOR(), which not every SQLite build has).
+        return (
+            (seconds - literal_column(str(start_epoch)))
+            .self_group()
+            .op("/")(literal_column(str(width_s)))
+        )
     seconds = extract("epoch", column)
     return cast(
         func.floor((seconds - literal_column(str(start_epoch))) / literal_column(str(width_s))),

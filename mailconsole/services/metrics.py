@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, literal_column, select
 from sqlmodel import Session
 
 from mailconsole.context import AppContext
@@ -245,16 +245,19 @@ def queue_status(ctx: AppContext) -> QueueStatus:
         ).one()
         recent = DeliveryAttempt.started_at >= day_ago
         failed = DeliveryAttempt.outcome != SENT
+        # Grouping by an expression, not the bare column, keeps SQLite on the started_at range
+        # (the covering index) instead of scanning the whole table along ix_attempt_backend_started.
+        by_name = func.coalesce(DeliveryAttempt.backend, literal_column("''"))
         attempt_rows = session.execute(
             select(
-                DeliveryAttempt.backend,
+                by_name,
                 _count_when(recent),
                 _count_when(and_(recent, failed)),
                 _count_when(~recent),
                 _count_when(and_(~recent, failed)),
             )
             .where(DeliveryAttempt.started_at >= two_days_ago)
-            .group_by(DeliveryAttempt.backend)
+            .group_by(by_name)
         ).all()
         paused = bool(get_setting(session, DISPATCH_PAUSED, False))
         fallback_setting = get_setting(session, FALLBACK_ENABLED, None)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 18:53:08.110454
+Create Date: 2026-11-25 18:54:54.201341
 """
 
 from __future__ import annotations
@@ -196,7 +196,11 @@ def upgrade() -> None:
     with op.batch_alter_table("delivery_attempt", schema=None) as batch_op:
         batch_op.create_index("ix_attempt_backend_started", ["backend", "started_at"], unique=False)
         batch_op.create_index("ix_attempt_message", ["message_id", "attempt_no"], unique=False)
-        batch_op.create_index("ix_attempt_started_outcome", ["started_at", "outcome"], unique=False)
+        batch_op.create_index(
+            "ix_attempt_started_outcome",
+            ["started_at", "outcome", "backend", "error_code"],
+            unique=False,
+        )
 
     op.create_table(
         "delivery_event",
