@@ -101,8 +101,25 @@ class RetentionConfig(Section):
     audit_days: int = Field(default=730, ge=1)
 
 
+ALERT_METRICS = (
+    "failure_rate_24h",
+    "queue_backlog",
+    "oldest_queue_age_s",
+    "dead_letters_new",
+    "outage_open_s",
+    "quota_used",
+    "scheduler_heartbeat_age_s",
+)
+
+
 class AlertRuleConfig(Section):
-    """One alert rule; `metric` picks what it watches (see mailconsole.alerts)."""
+    """One alert rule; `metric` picks what it watches (see mailconsole.alerts.rules).
+
+    It fires at `threshold` (level critical), or at `warning` (level warning) when given.
+    `window_seconds` is the look-back of `dead_letters_new` (default 3600); `backend` narrows
+    failure_rate_24h, queue_backlog, dead_letters_new, outage_open_s and quota_used to one account.
+    `notify` names notifiers; empty means `alerts.default_notify`, then every notifier.
+    """
 
     metric: str
     threshold: float
@@ -112,6 +129,21 @@ class AlertRuleConfig(Section):
     cooldown_seconds: float | None = None
     notify: list[str] = Field(default_factory=list)
     enabled: bool = True
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in ALERT_METRICS:
+            raise ValueError(f"unknown metric {value!r}: use one of {', '.join(ALERT_METRICS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _warning_below_threshold(self) -> AlertRuleConfig:
+        if self.warning is not None and self.warning > self.threshold:
+            raise ValueError(
+                f"warning ({self.warning}) must not be above threshold ({self.threshold})"
+            )
+        return self
 
 
 class NotifierConfig(BaseModel):
@@ -123,10 +155,21 @@ class NotifierConfig(BaseModel):
 
 
 class AlertsConfig(Section):
+    """Alert evaluation and delivery. No `rules` means the default rules (mailconsole.alerts.rules).
+
+    Delivery: each notice gets `notify_tries` tries, `notify_timeout_seconds` each, with backoff
+    from `notify_backoff_seconds`, and never more than `notify_total_seconds` in all (a notifier
+    may override `tries` and `timeout_seconds` in its own table).
+    """
+
     cooldown_seconds: float = Field(default=3600.0, ge=0)
     evaluate_interval_seconds: float = Field(default=60.0, gt=0)
     default_notify: list[str] = Field(default_factory=list)
     rules: dict[str, AlertRuleConfig] = Field(default_factory=dict)
+    notify_tries: int = Field(default=3, ge=1, le=10)
+    notify_timeout_seconds: float = Field(default=10.0, gt=0)
+    notify_backoff_seconds: float = Field(default=1.0, ge=0)
+    notify_total_seconds: float = Field(default=60.0, gt=0)
 
 
 class ListmonkConfig(Section):
@@ -193,6 +236,9 @@ class Config(Section):
                     raise ValueError(
                         f"alerts.rules.{rule_name}.notify names unknown notifier {target!r}"
                     )
+        for target in self.alerts.default_notify:
+            if target not in self.notifiers:
+                raise ValueError(f"alerts.default_notify names unknown notifier {target!r}")
         if self.listmonk.account is not None and self.listmonk.account not in names:
             raise ValueError(f"listmonk.account = {self.listmonk.account!r} is not an account")
         return self
