@@ -1,0 +1,62 @@
+"""The screen registry: one line per top-level screen, turned by the app into modes, key
+bindings, header tabs and command-palette entries.
+
+To add a screen, write its module (a `MailconsoleScreen` subclass, see `screens/base.py`) and
+append one `ScreenSpec` below. List only screens whose module exists: the app imports each
+one lazily, the first time its mode is opened.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+
+@dataclass(frozen=True)
+class ScreenSpec:
+    """A top-level screen: its mode name, its key, and where its class lives."""
+
+    mode: str
+    key: str
+    title: str
+    import_path: str  # "package.module:ClassName"
+    binding_id: str  # users remap the key with [ui.keymap] binding_id = "key"
+    short: str = ""  # the header tab label (defaults to the title)
+    help: str = ""  # one line for the command palette and the help screen
+    order: int = 100  # position in the header tabs (d 10, q 20, l 30, x 40, t 50, a 60, p 70,
+    # u 80, c 90); ties keep list order
+
+    @property
+    def tab_label(self) -> str:
+        return self.short or self.title
+
+    def load(self) -> type[Screen]:
+        """Import the screen class (done on first use, so start-up stays fast)."""
+        module_name, _, class_name = self.import_path.partition(":")
+        return getattr(importlib.import_module(module_name), class_name)
+
+
+SCREENS: list[ScreenSpec] = [
+    ScreenSpec("dashboard", "d", "Dashboard", "mailconsole.screens.dashboard:DashboardScreen",
+               "screen.dashboard", "Dashboard", "Health cards: backlog, failures, dead letters, outages", 10),
+]  # fmt: skip
+
+
+def ordered() -> list[ScreenSpec]:
+    """The registered screens in tab order."""
+    return sorted(SCREENS, key=lambda s: s.order)
+
+
+def spec_for(mode: str) -> ScreenSpec | None:
+    return next((s for s in SCREENS if s.mode == mode), None)
+
+
+def has_mode(mode: str) -> bool:
+    return spec_for(mode) is not None
+
+
+__all__ = ["SCREENS", "ScreenSpec", "has_mode", "ordered", "spec_for"]
