@@ -8,11 +8,18 @@ import httpx
 import pytest
 
 from tests.fakes.postmark_server import FakePostmark
+from tests.fakes.smtp_server import FakeSmtp
 
 
 @pytest.fixture
 def postmark_server() -> Iterator[FakePostmark]:
     with FakePostmark() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[FakeSmtp]:
+    with FakeSmtp() as server:
         yield server
 
 
