@@ -70,6 +70,8 @@ class DispatchConfig(Section):
     probe_interval_seconds: float = Field(default=30.0, gt=0)
     account_probe_interval_seconds: float = Field(default=300.0, gt=0)
     leader_lease_seconds: float = Field(default=30.0, ge=5)
+    recover_interval_seconds: float = Field(default=30.0, gt=0)  # expired-lease recovery job
+    health_interval_seconds: float = Field(default=300.0, gt=0)  # provider health/quota job
 
 
 class LimitsConfig(Section):
