@@ -25,7 +25,7 @@ Seeding (all return ids): `add_list`, `add_subscriber`, `subscribe`, `add_templa
 `force_campaign` (set anything, e.g. finish a campaign or auto-pause it).
 Faults: `fail_next(status, times, message=, path=, method=, retry_after=)`, `delay_next(seconds,
 times, path=)`. Inspection: `requests` (every request as `RecordedRequest`), `tx_sent`,
-`test_sends`, `status_changes`, `campaign_json(id)`, `subscriber(id)`, `subscriber_id(email)`,
+`test_sends`, `status_changes`, `max_concurrent`, `campaign_json(id)`, `subscriber(id)`, `subscriber_id(email)`,
 `bounce_count(subscriber_id)`, `import_state`.
 """
 
@@ -528,6 +528,8 @@ class FakeListmonk:
         self._requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
         self._delays: list[_Delay] = []
+        self._in_flight = 0
+        self.max_concurrent = 0  # most requests in flight at once
         self._routes = self._build_routes()
 
     # --- life cycle ------------------------------------------------------------------------------
@@ -1257,6 +1259,18 @@ class FakeListmonk:
         self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, Any, dict[str, str]]:
         """One request → (status, JSON body, extra headers). Called from the server threads."""
+        with self.lock:
+            self._in_flight += 1
+            self.max_concurrent = max(self.max_concurrent, self._in_flight)
+        try:
+            return self._handle(method, raw_path, headers, body)
+        finally:
+            with self.lock:
+                self._in_flight -= 1
+
+    def _handle(
+        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
         parts = urlsplit(raw_path)
         path = parts.path.rstrip("/") or "/"
         query = parse_qs(parts.query, keep_blank_values=True)
