@@ -43,6 +43,7 @@ class ScreenSpec:
 SCREENS: list[ScreenSpec] = [
     ScreenSpec("dashboard", "d", "Dashboard", "mailconsole.screens.dashboard:DashboardScreen",
                "screen.dashboard", "Dashboard", "Health cards: backlog, failures, dead letters, outages", 10),
+    ScreenSpec("logs", "l", "Mail logs", "mailconsole.screens.mail_logs:MailLogsScreen", "screen.logs", "Logs", "Filter, mark, retry, resend and export messages", 30),
 ]  # fmt: skip
 
 
