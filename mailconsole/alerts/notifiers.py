@@ -23,6 +23,7 @@ import importlib.metadata
 import inspect
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
@@ -272,10 +273,43 @@ class HookNotifier:
         if inspect.iscoroutinefunction(self.func):
             result = await self.func(dict(payload))
         else:
-            result = await asyncio.to_thread(self.func, dict(payload))
+            result = await in_daemon_thread(
+                self.func, dict(payload), name=f"alert-hook-{self.name}"
+            )
             if inspect.isawaitable(result):
                 result = await result
         return None if result is None else str(result)[:200]
+
+
+def in_daemon_thread(func: Callable[[Any], Any], arg: Any, *, name: str) -> asyncio.Future[Any]:
+    """Run a blocking hook in its own daemon thread.
+
+    Not the loop's default executor: `asyncio.run` joins that executor on exit, so a hook that
+    hangs past its timeout would hang `mailconsole alerts evaluate` (and process exit) with it.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = func(arg), None
+        except BaseException as exc:
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop is gone: nobody waits for this hook any more
+            pass
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 def available_hooks() -> list[str]:

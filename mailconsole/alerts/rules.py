@@ -3,9 +3,9 @@
 Every figure the rules share with the Dashboard comes from `services.metrics.queue_status`, so an
 alert and the card an operator opens never disagree. The rest are read here, cheaply:
 dead letters in a custom window, provider quota (written by the engine's health job into
-`backend_state`) and the scheduler heartbeat. The heartbeat is read from the lease table itself,
-not from "the current leader": a dead man's switch must see the last heartbeat of a leader that
-has stopped, and any process (a viewer, `mailconsole alerts evaluate` from cron) can evaluate it.
+`backend_state`) and the scheduler heartbeat. The heartbeat rule is a dead man's switch: it reads
+the leader lease even when it has expired (and the last job run when a leader left), so any
+process — a viewer, `mailconsole alerts evaluate` from cron — sees a leader that has stopped.
 
 All metrics are "higher is worse": a rule fires at or above its threshold (level critical), or at
 or above its warning (level warning).
@@ -20,11 +20,11 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select
 
-from mailconsole.clock import format_duration
+from mailconsole.clock import ensure_utc, format_duration
 from mailconsole.config import AlertRuleConfig, Config
 from mailconsole.context import AppContext
 from mailconsole.errors import ConfigError
-from mailconsole.store.models import BackendState, Message, MessageStatus, SchedulerLease
+from mailconsole.store.models import BackendState, JobRun, Message, MessageStatus
 
 Unit = Literal["fraction", "count", "seconds"]
 Level = Literal["warning", "critical"]
@@ -280,17 +280,29 @@ def _quota(ctx: AppContext, snap: Snapshot, backend: str | None) -> Measurement:
 
 
 def _heartbeat(ctx: AppContext, snap: Snapshot) -> Measurement:
+    """Seconds since a leader last showed life: its lease heartbeat, else its last job run.
+
+    A leader that stops gracefully deletes its lease row, so without one the age runs from the
+    last scheduled job that ran (`job_run`); a database where neither exists never had a
+    scheduler, and there is nothing to judge yet.
+    """
+    from mailconsole.engine.leader import current_leader
+
+    leader = current_leader(ctx)
+    if leader is not None:
+        age = max(0.0, (snap.now - leader.heartbeat_at).total_seconds())
+        return Measurement(age, f"last heartbeat from {leader.owner} {format_duration(age)} ago")
     with ctx.db.reading() as session:
-        row = session.execute(
-            select(SchedulerLease.owner, SchedulerLease.heartbeat_at)
-            .order_by(SchedulerLease.heartbeat_at.desc())  # type: ignore[attr-defined]
-            .limit(1)
-        ).first()
-    if row is None:
+        last = session.execute(
+            select(func.max(func.coalesce(JobRun.finished_at, JobRun.started_at)))
+        ).scalar_one_or_none()
+    if last is None:
         return Measurement(None, "no scheduler has run on this database yet")
-    owner, beat = row
-    age = max(0.0, (snap.now - beat).total_seconds())
-    return Measurement(age, f"last heartbeat from {owner} {format_duration(age)} ago")
+    if isinstance(last, str):  # SQLite hands back text from an aggregate over the column
+        last = datetime.fromisoformat(last)
+    last = ensure_utc(last)
+    age = max(0.0, (snap.now - last).total_seconds())
+    return Measurement(age, f"no leader; the last job ran {format_duration(age)} ago")
 
 
 # --- formatting ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from mailconsole.clock import FakeClock
 from mailconsole.config import Config
 from mailconsole.context import Actor, AppContext
 from mailconsole.store.db import Database
-from mailconsole.store.models import DeliveryAttempt, Outage, SchedulerLease
+from mailconsole.store.models import DeliveryAttempt, Outage
 from tests.conftest import make_config
 
 ACCOUNTS = {
@@ -100,25 +100,6 @@ def add_outage(ctx: AppContext, *, started_at: datetime, backend: str = "sandbox
                 failure_count=3,
             )
         )
-
-
-def heartbeat(ctx: AppContext, *, owner: str = "worker-1", at: datetime | None = None) -> None:
-    """What the leader's heartbeat writes: the lease row, renewed."""
-    when = at or ctx.clock.now()
-    with ctx.db.writing() as s:
-        row = s.get(SchedulerLease, "scheduler")
-        if row is None:
-            row = SchedulerLease(
-                name="scheduler",
-                owner=owner,
-                host="host-a",
-                pid=4242,
-                acquired_at=when,
-                heartbeat_at=when,
-                expires_at=when + timedelta(seconds=30),
-            )
-        row.owner, row.heartbeat_at, row.expires_at = owner, when, when + timedelta(seconds=30)
-        s.add(row)
 
 
 class Recorder:
