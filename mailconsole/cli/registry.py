@@ -9,6 +9,7 @@ import click
 MODULES = [
     "mailconsole.cli.commands_db",
     "mailconsole.cli.commands_send",
+    "mailconsole.cli.commands_worker",
 ]
 
 
