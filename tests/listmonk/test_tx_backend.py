@@ -236,3 +236,20 @@ async def test_health_checks_the_api_and_quota_is_none(
         assert "db down" in health.detail
     finally:
         await backend.aclose()
+
+
+async def test_the_contract_set_up_accepts_any_recipient_and_message() -> None:
+    from tests.fakes.listmonk_server import contract_backend
+
+    backend, cleanup = contract_backend()
+    try:
+        plain = OutgoingMessage(
+            id=7, from_addr="ops@example.com", to=("anyone@example.net",), subject="Hi", text="x"
+        )
+        (result,) = await backend.send([plain])
+        assert result.outcome is Outcome.SENT and result.provider_message_id
+        assert (await backend.health()).ok
+        assert backend.fake.tx_sent[0]["email"] == "anyone@example.net"
+    finally:
+        await backend.aclose()
+        cleanup()
