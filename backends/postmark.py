@@ -236,10 +236,22 @@ class PostmarkBackend:
         results = []
         for message, answer in zip(chunk, answers, strict=True):
             try:
-                code = int(answer.get("ErrorCode", -1))
-            except (TypeError, ValueError):
-                code = -1
-            if code == 0:
+                code = int(answer["ErrorCode"])
+            except (KeyError, TypeError, ValueError):
+                code = None
+            if code is None and not answer.get("MessageID"):
+                results.append(
+                    SendResult(
+                        message_id=message.id,
+                        outcome=Outcome.TRANSIENT,
+                        error_code="bad_response",
+                        error_message=_clip(
+                            f"postmark: a batch result without ErrorCode: {answer}"
+                        ),
+                    )
+                )
+                continue
+            if not code:  # 0, or a MessageID without an ErrorCode
                 results.append(
                     SendResult(
                         message_id=message.id,

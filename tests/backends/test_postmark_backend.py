@@ -332,3 +332,28 @@ async def test_fake_server_answers_concurrent_requests_in_parallel(http: httpx.A
     assert all(r[0].ok for r in results)
     assert server.max_concurrent >= 2 and server.connections >= 2
     assert elapsed < 0.9  # five requests of 0.2 s each, not one after the other
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [{"ErrorCode": 0, "MessageID": "m-1"}],  # one result for two messages
+        {"ErrorCode": 0},  # not a list
+    ],
+)
+async def test_batch_answer_of_the_wrong_shape_is_a_transient_bad_response(answer: Any) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+    ) as client:
+        results = await make(None, client).send([msg(1), msg(2)])
+    assert {(r.outcome, r.error_code) for r in results} == {(Outcome.TRANSIENT, "bad_response")}
+
+
+async def test_result_without_error_code_is_judged_by_its_message_id() -> None:
+    answer = [{"MessageID": "m-1", "Message": "OK"}, {"Message": "???"}]
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+    ) as client:
+        results = await make(None, client).send([msg(1), msg(2)])
+    assert (results[0].outcome, results[0].provider_message_id) == (Outcome.SENT, "m-1")
+    assert (results[1].outcome, results[1].error_code) == (Outcome.TRANSIENT, "bad_response")
