@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from mailconsole.context import AppContext
@@ -101,3 +103,71 @@ def _best_effort(ctx: AppContext, rec: AuditRecord) -> None:
         record(ctx, rec)
     except Exception:  # pragma: no cover - logged, the original error is what matters
         log.warning("could not write audit row for %s", rec.action, exc_info=True)
+
+
+# --- reading the trail -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditView:
+    """One audit row as the Audit log screen and `mailconsole audit` show it."""
+
+    id: int
+    at: datetime
+    actor: str
+    ssh_client: str | None
+    interface: str
+    action: str
+    target: dict[str, Any] | None
+    count: int | None
+    reason: str | None
+    outcome: str
+    detail: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        return data
+
+
+def audit_log(
+    ctx: AppContext,
+    since: datetime | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    limit: int = 500,
+    *,
+    until: datetime | None = None,
+    outcome: str | None = None,
+) -> list[AuditView]:
+    """The newest audit rows first; `action` matches a prefix (`campaign.` finds every one)."""
+    stmt = select(AuditEvent)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)  # type: ignore[arg-type,operator]
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at < until)  # type: ignore[arg-type,operator]
+    if actor:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if action:
+        stmt = stmt.where(AuditEvent.action.startswith(action, autoescape=True))  # type: ignore[attr-defined]
+    if outcome:
+        stmt = stmt.where(AuditEvent.outcome == outcome)
+    stmt = stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)  # type: ignore[attr-defined,union-attr]
+    with ctx.db.reading() as session:
+        rows = session.execute(stmt).scalars().all()
+    return [
+        AuditView(
+            id=int(r.id or 0),
+            at=r.at,
+            actor=r.actor,
+            ssh_client=r.ssh_client,
+            interface=r.interface,
+            action=r.action,
+            target=r.target,
+            count=r.count,
+            reason=r.reason,
+            outcome=r.outcome,
+            detail=r.detail,
+        )
+        for r in rows
+    ]

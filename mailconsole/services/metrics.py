@@ -66,6 +66,7 @@ class BackendStatus(ReadModel):
     failure_rate_24h: float
     paused: bool
     circuit: str  # closed | open
+    circuit_kind: str | None  # transient (an outage) | account (credentials, quota, suspension)
     circuit_reason: str | None
     open_outage: OutageView | None
     configured: bool  # False: only seen in the data (an account since removed from the config)
@@ -293,6 +294,7 @@ def queue_status(ctx: AppContext) -> QueueStatus:
             failure_rate_24h=_rate(f, a),
             paused=bool(state and state.paused),
             circuit=state.circuit if state else "closed",
+            circuit_kind=state.circuit_kind if state else None,
             circuit_reason=state.circuit_reason if state else None,
             open_outage=outages.get(name),
             configured=name in ctx.config.accounts,

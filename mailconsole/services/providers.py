@@ -26,6 +26,8 @@ from mailconsole.services.metrics import (
 )
 from mailconsole.store.models import BackendState, JobRun, SchedulerLease
 
+LEADER_LEASE = "leader"  # the scheduler_lease row of the process that runs the jobs (engine.leader)
+
 
 @dataclass(frozen=True)
 class CredentialView(ReadModel):
@@ -153,9 +155,7 @@ def leader_view(ctx: AppContext) -> LeaderView | None:
     now = ctx.clock.now()
     with ctx.db.reading() as session:
         lease = (
-            session.execute(
-                select(SchedulerLease).order_by(SchedulerLease.heartbeat_at.desc()).limit(1)  # type: ignore[attr-defined]
-            )
+            session.execute(select(SchedulerLease).where(SchedulerLease.name == LEADER_LEASE))
             .scalars()
             .first()
         )
