@@ -319,9 +319,13 @@ class ListmonkClient:
         return Campaign.from_api(data)
 
     async def update_campaign(self, campaign_id: int, changes: Mapping[str, Any]) -> Campaign:
-        """PUT the whole campaign with `changes` applied (Listmonk validates the full body)."""
+        """PUT the whole campaign with `changes` applied (Listmonk validates the full body).
+
+        A future `send_at` is kept (a scheduled campaign stays scheduled for the same time).
+        """
         current = await self.campaign(campaign_id)
-        body = current.request_body()
+        keep = current.send_at if current.send_at and current.send_at > self.clock.now() else None
+        body = current.request_body(send_at=keep)
         body.update(changes)
         data = await self._request(
             "PUT",

@@ -589,3 +589,16 @@ def test_the_client_is_built_from_the_listmonk_account_and_its_secret(
     none = make_config(accounts={})
     with pytest.raises(ConfigError, match="no Listmonk account configured"):
         client_from_context(AppContext(config=none, db=sqlite_db, clock=clock))
+
+
+async def test_editing_a_scheduled_campaign_keeps_its_send_at(
+    client: ListmonkClient, listmonk: FakeListmonk, seed: DefaultSeed
+) -> None:
+    before = await client.campaign(seed.scheduled_campaign)
+    assert before.status == "scheduled" and before.send_at is not None
+
+    after = await client.update_campaign(seed.scheduled_campaign, {"subject": "Teaser, take 2"})
+
+    assert after.subject == "Teaser, take 2"
+    assert after.send_at == before.send_at.replace(microsecond=0)
+    assert listmonk.campaign_json(seed.scheduled_campaign)["status"] == "scheduled"
