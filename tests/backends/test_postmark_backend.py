@@ -357,3 +357,14 @@ async def test_result_without_error_code_is_judged_by_its_message_id() -> None:
         results = await make(None, client).send([msg(1), msg(2)])
     assert (results[0].outcome, results[0].provider_message_id) == (Outcome.SENT, "m-1")
     assert (results[1].outcome, results[1].error_code) == (Outcome.TRANSIENT, "bad_response")
+
+
+async def test_scripted_401_carries_the_bad_token_error_code(
+    postmark_server: FakePostmark, http: httpx.AsyncClient
+) -> None:
+    postmark_server.fail_next(401, times=2)
+    backend = make(postmark_server, http)
+    for _ in range(2):
+        [result] = await backend.send([msg(1)])
+        assert (result.outcome, result.provider_code) == (Outcome.ACCOUNT, "postmark:10")
+    assert (await backend.send([msg(1)]))[0].ok

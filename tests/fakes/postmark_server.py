@@ -9,11 +9,12 @@ Scripting:
   in the batch answer (HTTP 200), the others are accepted;
 - `server.fail_next(status, times=1, error_code=None, message=None, retry_after=None,
   path="/email/batch")`: the next `times` requests on `path` (None = any path) answer `status`
-  with `{"ErrorCode", "Message"}` (and `Retry-After` when given), receiving nothing;
+  with `{"ErrorCode", "Message"}` (and `Retry-After` when given), receiving nothing; without
+  `error_code`, 401 carries 10, 422 carries 300, 429 carries 429, other statuses none;
 - `server.bad_json_next(times=1)`: the next batch answers HTTP 200 with a body that is not JSON
   (its messages count as received: the provider may have taken them);
-- `server.delay_next(seconds, times=1)`: the next `times` requests wait that long before answering
-  (messages are recorded on arrival, as a provider that accepted them and answered late);
+- `server.delay_next(seconds, times=1)`: the next `times` requests (any path) wait that long before
+  answering (messages are recorded on arrival, as a provider that accepted them and answered late);
 - `server.latency`: seconds added to every request (e.g. 0.05 for a benchmark).
 
 Counters: `requests` (batch requests), `received` (every message, in arrival order, as
@@ -37,6 +38,8 @@ from typing import Any
 DEFAULT_TOKEN = "pm-test-token"
 DEFAULT_RULES: dict[str, int] = {"reject.example": 300, "inactive.example": 406}
 MAX_BATCH = 500
+# The ErrorCode a scripted status carries when the test names none (5xx bodies carry none).
+STATUS_CODES = {401: 10, 422: 300, 429: 429}
 MESSAGES = {
     10: "The Server Token you provided in the X-Postmark-Server-Token request header was invalid.",
     100: "Postmark is in maintenance, try again later.",
@@ -355,10 +358,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake._handle_batch(body)
             self._send_json(item.status, item.raw_body)
             return True
+        code = item.error_code if item.error_code is not None else STATUS_CODES.get(item.status)
         answer: dict[str, Any] = {
-            "ErrorCode": item.error_code if item.error_code is not None else 0,
-            "Message": item.message or MESSAGES.get(item.error_code or 0, f"HTTP {item.status}"),
+            "Message": item.message or MESSAGES.get(code or 0, f"HTTP {item.status}")
         }
+        if code is not None:
+            answer["ErrorCode"] = code
         headers = {"Retry-After": f"{item.retry_after:g}"} if item.retry_after is not None else None
         self._send_json(item.status, answer, headers)
         return True
