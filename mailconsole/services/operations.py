@@ -1,5 +1,5 @@
-"""Operator actions on the queue and the engine: pause/resume, fallback, purge, suppressions,
-process-now and the circuit reset.
+"""Operator actions on the queue and the engine: process-now, pause/resume, fallback, the circuit
+reset, purge, suppressions.
 
 Every one runs inside `audit.operation()`: refused (and audited as refused) in read-only mode,
 and recorded with the count that actually changed — a pause of an already paused backend is
@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 
 from mailconsole.context import AppContext
+from mailconsole.engine.circuit import close_circuit
+from mailconsole.engine.dispatcher import DispatchReport, run_dispatch_once
 from mailconsole.engine.enqueue import normalize_address
 from mailconsole.engine.switches import (
     DISPATCH_PAUSED,
@@ -47,6 +49,35 @@ def _known_backend(ctx: AppContext, backend: str) -> str:
         known = ", ".join(sorted(ctx.config.accounts)) or "none configured"
         raise ValidationError(f"unknown backend {backend!r}: configured accounts are {known}")
     return backend
+
+
+# --- dispatch ------------------------------------------------------------------------------------
+
+
+async def process_now(ctx: AppContext, limit: int | None = None) -> DispatchReport:
+    """Run one dispatch now, through the scheduler's own path.
+
+    The engine's dispatch lease keeps it from running beside the scheduler's dispatch (or another
+    console's): it waits briefly for a running one, then raises ConflictError naming the holder.
+    """
+    with operation(ctx, "process_now", target={"limit": limit}) as rec:
+        report = await run_dispatch_once(ctx, limit=limit)
+        rec.count = report.claimed
+        rec.detail = report.summary()
+        return report
+
+
+def reset_circuit(ctx: AppContext, backend: str, reason: str | None = None) -> bool:
+    """Close a backend's circuit (after fixing its token) and end its open outage.
+
+    True when something was open. If the cause is not fixed, the next batch opens it again.
+    """
+    with operation(ctx, "circuit.reset", target={"backend": backend}, reason=reason) as rec:
+        _known_backend(ctx, backend)
+        with ctx.db.writing() as session:
+            changed = close_circuit(session, backend, ctx.clock.now())
+        rec.count = int(changed)
+        return changed
 
 
 # --- switches ----------------------------------------------------------------------------------
@@ -288,8 +319,10 @@ __all__ = [
     "SuppressionView",
     "list_suppressions",
     "pause",
+    "process_now",
     "purge",
     "purge_plan",
+    "reset_circuit",
     "resume",
     "set_fallback",
     "suppress",

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from mailconsole.backend_api import load_backend_class
 from mailconsole.context import AppContext
+from mailconsole.engine.leader import current_leader
 from mailconsole.errors import MailconsoleError
 from mailconsole.services._readmodel import ReadModel
 from mailconsole.services.metrics import (
@@ -24,9 +25,7 @@ from mailconsole.services.metrics import (
     outages,
     queue_status,
 )
-from mailconsole.store.models import BackendState, JobRun, SchedulerLease
-
-LEADER_LEASE = "leader"  # the scheduler_lease row of the process that runs the jobs (engine.leader)
+from mailconsole.store.models import BackendState, JobRun
 
 
 @dataclass(frozen=True)
@@ -151,17 +150,12 @@ def outage_history(
 
 
 def leader_view(ctx: AppContext) -> LeaderView | None:
-    """The process that runs the jobs for this database, and whether its heartbeat is stale."""
-    now = ctx.clock.now()
-    with ctx.db.reading() as session:
-        lease = (
-            session.execute(select(SchedulerLease).where(SchedulerLease.name == LEADER_LEASE))
-            .scalars()
-            .first()
-        )
+    """The process that runs the jobs for this database, and whether its heartbeat is stale
+    (its lease expired, or it has not beaten for `thresholds.heartbeat_stale_s`)."""
+    lease = current_leader(ctx)
     if lease is None:
         return None
-    age = max(0.0, (now - lease.heartbeat_at).total_seconds())
+    age = max(0.0, (ctx.clock.now() - lease.heartbeat_at).total_seconds())
     return LeaderView(
         owner=lease.owner,
         host=lease.host,
@@ -169,7 +163,7 @@ def leader_view(ctx: AppContext) -> LeaderView | None:
         heartbeat_at=lease.heartbeat_at,
         expires_at=lease.expires_at,
         age_s=round(age, 3),
-        stale=age > ctx.config.thresholds.heartbeat_stale_s or lease.expires_at < now,
+        stale=lease.stale or age > ctx.config.thresholds.heartbeat_stale_s,
     )
 
 

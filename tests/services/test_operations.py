@@ -137,3 +137,48 @@ def test_read_only_mode_refuses_every_operation_and_audits_the_refusal(
     (row,) = audit_log(ctx)
     assert (row.action, row.outcome, row.count) == (action, "refused", None)
     assert _count(ctx, Message) == 1 and not queue_status(ctx).paused
+
+
+async def test_process_now_sends_due_messages_through_the_dispatcher_and_is_audited(
+    ctx: AppContext,
+) -> None:
+    from mailconsole.engine.enqueue import enqueue
+
+    for i in range(3):
+        enqueue(ctx, {"to": f"u{i}@example.com", "subject": "hi", "text": "x"})
+    report = await ops.process_now(ctx, limit=10)
+    assert report.sent == 3
+    assert queue_status(ctx).queue_backlog == 0
+    (row,) = audit_log(ctx, action="process_now")
+    assert row.count == 3 and row.target == {"limit": 10} and "sent 3" in (row.detail or "")
+
+
+async def test_process_now_is_refused_in_read_only_mode(ctx: AppContext, clock: FakeClock) -> None:
+    ro = make_ctx(ctx.db, clock, ctx.config, read_only=True)
+    with pytest.raises(ReadOnlyError):
+        await ops.process_now(ro)
+    assert audit_log(ctx)[0].outcome == "refused"
+
+
+def test_reset_circuit_closes_it_and_ends_the_open_outage(
+    ctx: AppContext, clock: FakeClock
+) -> None:
+    from mailconsole.engine.switches import backend_state
+    from tests.services.factory import add_outage
+
+    with ctx.db.writing() as s:
+        state = backend_state(s, "sandbox-main", clock.now())
+        state.circuit, state.circuit_kind, state.circuit_reason = "open", "account", "auth_error"
+        s.add(state)
+    add_outage(
+        ctx, started_at=clock.now() - timedelta(minutes=5), kind="account", code="auth_error"
+    )
+    clock.advance(60)
+    assert ops.reset_circuit(ctx, "sandbox-main", reason="token rotated") is True
+    main = queue_status(ctx).by_backend["sandbox-main"]
+    assert main.circuit == "closed" and main.open_outage is None
+    assert ops.reset_circuit(ctx, "sandbox-main") is False
+    assert [(r.action, r.count) for r in audit_log(ctx)] == [
+        ("circuit.reset", 0),
+        ("circuit.reset", 1),
+    ]
