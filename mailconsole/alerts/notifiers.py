@@ -97,12 +97,14 @@ def _options(name: str, cfg: NotifierConfig, model: type[_Options]) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        msg = err.get("msg", "invalid")
-        if err.get("type") == "extra_forbidden":
-            msg = "unknown key for this notifier type"
-        raise ConfigError(f"notifiers.{name}.{loc}: {msg}") from None
+        problems = []
+        for err in exc.errors()[:3]:
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            msg = err.get("msg", "invalid")
+            if err.get("type") == "extra_forbidden":
+                msg = f"unknown key for a {cfg.type} notifier"
+            problems.append(f"notifiers.{name}.{loc}: {msg}")
+        raise ConfigError("; ".join(problems)) from None
 
 
 def _secret(ctx: AppContext, name: str, what: str) -> str:

@@ -250,6 +250,20 @@ def history(ctx: AppContext, limit: int = 50, *, rule: str | None = None) -> lis
     ]
 
 
+def notifier_problems(ctx: AppContext) -> dict[str, str]:
+    """Notifiers that could not send now (bad options, missing secret, unknown hook), by name."""
+    from mailconsole.alerts.notifiers import build_notifier
+    from mailconsole.errors import MailconsoleError
+
+    problems: dict[str, str] = {}
+    for name in ctx.config.notifiers:
+        try:
+            build_notifier(ctx, name)
+        except MailconsoleError as exc:
+            problems[name] = str(exc)
+    return problems
+
+
 # --- evaluation ------------------------------------------------------------------------------------
 
 
@@ -496,6 +510,7 @@ __all__ = [
     "evaluate_async",
     "history",
     "list_alerts",
+    "notifier_problems",
     "silence",
     "test_alert",
     "unsilence",

@@ -7,6 +7,7 @@ import importlib
 import click
 
 MODULES = [
+    "mailconsole.cli.commands_alerts",
     "mailconsole.cli.commands_db",
     "mailconsole.cli.commands_send",
     "mailconsole.cli.commands_worker",

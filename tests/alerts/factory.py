@@ -16,7 +16,14 @@ from mailconsole.store.models import DeliveryAttempt, Outage
 from tests.conftest import make_config
 
 ACCOUNTS = {
-    "sandbox-main": {"type": "sandbox", "from": "ops@example.com", "latency_ms": 0},
+    "sandbox-main": {
+        "type": "sandbox",
+        "from": "ops@example.com",
+        "latency_ms": 0,
+        "failure_rate": 0.0,
+        "permanent_rate": 0.0,
+    },
+    "sandbox-revoked": {"type": "sandbox", "from": "ops@example.com", "account_error": True},
 }
 
 
