@@ -44,6 +44,7 @@ SCREENS: list[ScreenSpec] = [
     ScreenSpec("dashboard", "d", "Dashboard", "mailconsole.screens.dashboard:DashboardScreen",
                "screen.dashboard", "Dashboard", "Health cards: backlog, failures, dead letters, outages", 10),
     ScreenSpec("logs", "l", "Mail logs", "mailconsole.screens.mail_logs:MailLogsScreen", "screen.logs", "Logs", "Filter, mark, retry, resend and export messages", 30),
+    ScreenSpec("dead", "x", "Dead letters", "mailconsole.screens.dead_letters:DeadLettersScreen", "screen.dead", "Dead", "Dead letters by error code and domain; retry, open or export a group", 40),
 ]  # fmt: skip
 
 

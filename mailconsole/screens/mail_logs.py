@@ -374,61 +374,15 @@ class MailLogsScreen(MailconsoleScreen):
         if selection is None:
             self.notify("No message to retry: mark some (space) or all matching (M)")
             return
-        from mailconsole.services import retry
-
         filter_text = None
         if "flt" in selection:
             filter_text = selection["flt"].describe() or "no filter (every message)"
-        self.call_service(
-            retry.retry_plan, done=lambda plan: self._show_plan(plan, filter_text),
-            group="logs-retry", description="Retry plan", **selection,
-        )  # fmt: skip
+        start_retry(self, selection, filter_text, after=self._retried)
 
-    def _show_plan(self, plan: Any, filter_text: str | None) -> None:
-        if self.ctx.is_read_only:
-            # Nothing to confirm: the service refuses (and audits the refusal); the user reads why.
-            self.run_retry(plan, progress=False)
-            return
-        dialog = RetryPlanDialog(
-            plan, typed_threshold=self.ctx.config.ui.typed_confirm_threshold,
-            filter_text=filter_text,
-        )  # fmt: skip
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_retry(plan)
-
-        self.app.push_screen(dialog, answered)
-
-    def run_retry(self, plan: Any, *, progress: bool = True) -> None:
-        from mailconsole.services import retry
-
-        dialog = (
-            ProgressDialog("Re-queuing messages…", total=int(plan.retryable)) if progress else None
-        )
-        if dialog is not None:
-            self.app.push_screen(dialog)
-
-        def report(done: int, total: int) -> None:
-            if dialog is not None:
-                self.app.call_from_thread(dialog.update_progress, done, total)
-
-        def close() -> None:
-            if dialog is not None and dialog.is_attached:
-                dialog.dismiss()
-
-        def done(count: int) -> None:
-            close()
-            noun = "message" if count == 1 else "messages"
-            self.notify(f"Re-queued {count:,} {noun} for delivery", title="Bulk retry")
-            self.selection_filter = None
-            self.table.set_marks((), all_marked=False)
-            self.reload()
-
-        self.call_service(
-            retry.apply_retry, plan, progress=report, done=done, failed=lambda _e: close(),
-            group="logs-retry-apply", description="Bulk retry",
-        )  # fmt: skip
+    def _retried(self, count: int) -> None:
+        self.selection_filter = None
+        self.table.set_marks((), all_marked=False)
+        self.reload()
 
     # --- resend --------------------------------------------------------------------------------
 
@@ -473,6 +427,71 @@ class MailLogsScreen(MailconsoleScreen):
     ) -> None:
         """Run an export of `flt` to the requested file (also used by Dead letters)."""
         run_export(self, request, flt, total)
+
+
+def start_retry(
+    screen: MailconsoleScreen,
+    selection: dict[str, Any],
+    filter_text: str | None,
+    *,
+    after: Callable[[int], None] | None = None,
+) -> None:
+    """Bulk retry: the plan (a worker), the plan dialog and its confirm, then the run with a
+    progress bar and a notification. `selection` is `{"flt": …}` or `{"ids": […]}`.
+
+    In read-only mode there is nothing to confirm: the run is asked for at once, so the
+    service refuses it (and audits the refusal) and the user reads why.
+    """
+    from mailconsole.services import retry
+
+    def planned(plan: Any) -> None:
+        if screen.ctx.is_read_only:
+            _apply_retry(screen, plan, progress=False, after=after)
+            return
+        dialog = RetryPlanDialog(
+            plan, typed_threshold=screen.ctx.config.ui.typed_confirm_threshold,
+            filter_text=filter_text,
+        )  # fmt: skip
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                _apply_retry(screen, plan, progress=True, after=after)
+
+        screen.app.push_screen(dialog, answered)
+
+    screen.call_service(
+        retry.retry_plan, done=planned, group="retry-plan", description="Retry plan", **selection
+    )
+
+
+def _apply_retry(
+    screen: MailconsoleScreen, plan: Any, *, progress: bool, after: Callable[[int], None] | None
+) -> None:
+    from mailconsole.services import retry
+
+    dialog = ProgressDialog("Re-queuing messages…", total=int(plan.retryable)) if progress else None
+    if dialog is not None:
+        screen.app.push_screen(dialog)
+
+    def report(done: int, total: int) -> None:
+        if dialog is not None:
+            screen.app.call_from_thread(dialog.update_progress, done, total)
+
+    def close() -> None:
+        if dialog is not None and dialog.is_attached:
+            dialog.dismiss()
+
+    def done(count: int) -> None:
+        close()
+        noun = "message" if count == 1 else "messages"
+        screen.notify(f"Re-queued {count:,} {noun} for delivery", title="Bulk retry")
+        if after is not None:
+            after(count)
+
+    screen.call_service(
+        retry.apply_retry, plan, progress=report, done=done, failed=lambda _e: close(),
+        group="retry-apply", description="Bulk retry",
+    )  # fmt: skip
 
 
 def export_to_path(
@@ -537,4 +556,4 @@ def run_export(
     )  # fmt: skip
 
 
-__all__ = ["MailLogsScreen", "export_to_path", "run_export"]
+__all__ = ["MailLogsScreen", "export_to_path", "run_export", "start_retry"]
