@@ -2,7 +2,7 @@
 
 The claim is one `UPDATE … WHERE id IN (SELECT … ORDER BY next_attempt_at, id LIMIT n) RETURNING …`:
 on SQLite inside `BEGIN IMMEDIATE` (`ctx.db.writing()`), on PostgreSQL with `FOR UPDATE SKIP LOCKED`
-in the sub-select, so concurrent claimers never block on, or take, each other's rows. A claim sets
+in the sub-select (a MATERIALIZED CTE there, so the LIMIT holds), so concurrent claimers never block on, or take, each other's rows. A claim sets
 `status='sending'`, the lease (`lease_owner`, `lease_expires_at`) and `attempts = attempts + 1`: the
 number of this try. Every later write checks `id`, `lease_owner`, `attempts` and `status`, so a
 worker whose lease expired and was taken over cannot overwrite the new owner's result.
@@ -180,10 +180,15 @@ def claim_messages(
         .limit(limit)
     )
     if _is_pg(session):
-        due = due.with_for_update(skip_locked=True)
+        # A materialized CTE runs the locking sub-select exactly once: inlined into the UPDATE,
+        # PostgreSQL may re-run it during the join and claim more than `limit` rows.
+        locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        chosen: Any = M.c.id.in_(select(locked.c.id))
+    else:
+        chosen = M.c.id.in_(due.scalar_subquery())
     stmt = (
         update(M)
-        .where(M.c.id.in_(due.scalar_subquery()), M.c.status == MessageStatus.QUEUED.value)
+        .where(chosen, M.c.status == MessageStatus.QUEUED.value)
         .values(
             status=MessageStatus.SENDING.value,
             lease_owner=owner,
