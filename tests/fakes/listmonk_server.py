@@ -2056,38 +2056,3 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (a timeout test)
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-
-# --- the shared backend contract test ----------------------------------------------------------
-
-
-def contract_backend(
-    tmp_path: Any = None, clock: Clock | None = None
-) -> tuple[Any, Callable[[], None]]:
-    """A `listmonk` backend bound to a fresh fake, for `tests/backends/test_contract.py`.
-
-    Returns (backend, cleanup); `cleanup()` stops the fake (close the backend first with
-    `await backend.aclose()`). The account has a default tx template and
-    `subscriber_mode = "external"`, so any recipient and any message (with or without a
-    `template_id`) is accepted, as the contract's generic messages need.
-    """
-    from backends.listmonk import ListmonkBackend
-    from mailconsole.backend_api import BackendContext
-
-    fake = FakeListmonk(clock=clock).start()
-    template = fake.add_template("Contract", "tx", subject="{{ .Tx.Data.subject }}")
-    backend = ListmonkBackend.create(
-        BackendContext(
-            name="listmonk-contract",
-            options={
-                "base_url": fake.url,
-                "api_user": fake.api_user,
-                "template_id": template,
-                "subscriber_mode": "external",
-            },
-            secret=fake.token,
-            clock=clock or SYSTEM_CLOCK,
-        )
-    )
-    backend.fake = fake  # type: ignore[attr-defined]  # for tests that want to look inside
-    return backend, fake.stop

@@ -238,18 +238,18 @@ async def test_health_checks_the_api_and_quota_is_none(
         await backend.aclose()
 
 
-async def test_the_contract_set_up_accepts_any_recipient_and_message() -> None:
-    from tests.fakes.listmonk_server import contract_backend
+async def test_external_subscriber_mode_sends_to_addresses_listmonk_does_not_know(
+    listmonk: FakeListmonk, seed: DefaultSeed, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    backend = make_backend(
+        listmonk, http, clock, template_id=seed.tx_template_reset, subscriber_mode="external"
+    )
+    plain = OutgoingMessage(
+        id=7, from_addr="ops@example.com", to=("anyone@example.net",), subject="Hi", text="x"
+    )
 
-    backend, cleanup = contract_backend()
-    try:
-        plain = OutgoingMessage(
-            id=7, from_addr="ops@example.com", to=("anyone@example.net",), subject="Hi", text="x"
-        )
-        (result,) = await backend.send([plain])
-        assert result.outcome is Outcome.SENT and result.provider_message_id
-        assert (await backend.health()).ok
-        assert backend.fake.tx_sent[0]["email"] == "anyone@example.net"
-    finally:
-        await backend.aclose()
-        cleanup()
+    (result,) = await backend.send([plain])
+
+    assert result.outcome is Outcome.SENT and result.provider_message_id
+    assert [s["email"] for s in listmonk.tx_sent] == ["anyone@example.net"]
+    assert listmonk.requests_to("/api/tx")[0].json()["subscriber_mode"] == "external"
