@@ -8,7 +8,13 @@ import click
 
 MODULES = [
     "mailconsole.cli.commands_alerts",
+    "mailconsole.cli.commands_audit",
+    "mailconsole.cli.commands_config",
     "mailconsole.cli.commands_db",
+    "mailconsole.cli.commands_logs",
+    "mailconsole.cli.commands_ops",
+    "mailconsole.cli.commands_queue",
+    "mailconsole.cli.commands_secrets",
     "mailconsole.cli.commands_send",
     "mailconsole.cli.commands_worker",
 ]

@@ -87,12 +87,10 @@ def credential(ctx: AppContext, account: str) -> CredentialView:
     acc = ctx.config.accounts.get(account)
     status = ctx.secrets.status(account)
     needed = needs_secret(acc.type) if acc is not None else True
-    source = status.source.value
+    source, detail = status.source.value, status.detail
     if source == "missing" and not needed:
-        source = "not needed"
-    return CredentialView(
-        needed=needed, source=source, env_var=status.env_var, detail=status.detail
-    )
+        source, detail = "not needed", f"a {acc.type if acc else 'this'} account needs no secret"
+    return CredentialView(needed=needed, source=source, env_var=status.env_var, detail=detail)
 
 
 def _role(ctx: AppContext, name: str) -> str:
