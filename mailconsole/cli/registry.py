@@ -17,6 +17,7 @@ MODULES = [
     "mailconsole.cli.commands_secrets",
     "mailconsole.cli.commands_send",
     "mailconsole.cli.commands_worker",
+    "mailconsole.cli.commands_demo",
 ]
 
 

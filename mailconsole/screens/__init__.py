@@ -45,6 +45,16 @@ SCREENS: list[ScreenSpec] = [
                "screen.dashboard", "Dashboard", "Health cards: backlog, failures, dead letters, outages", 10),
     ScreenSpec("logs", "l", "Mail logs", "mailconsole.screens.mail_logs:MailLogsScreen", "screen.logs", "Logs", "Filter, mark, retry, resend and export messages", 30),
     ScreenSpec("dead", "x", "Dead letters", "mailconsole.screens.dead_letters:DeadLettersScreen", "screen.dead", "Dead", "Dead letters by error code and domain; retry, open or export a group", 40),
+    ScreenSpec("queue", "q", "Queue", "mailconsole.screens.queue:QueueScreen",
+               "screen.queue", "Queue", "Backlog by domain and age; process now; pause", 20),
+    ScreenSpec("trend", "t", "Failure trend", "mailconsole.screens.trend:TrendScreen",
+               "screen.trend", "Trend", "Failure rate and volume per hour or day, by error code", 50),
+    ScreenSpec("alerts", "a", "Alerts", "mailconsole.screens.alerts:AlertsScreen",
+               "screen.alerts", "Alerts", "Alert rules and state; acknowledge, silence, notices sent", 60),
+    ScreenSpec("providers", "p", "Providers", "mailconsole.screens.providers:ProvidersScreen",
+               "screen.providers", "Providers", "Accounts, circuits, outages, fallback switch", 70),
+    ScreenSpec("audit", "u", "Audit log", "mailconsole.screens.audit:AuditScreen",
+               "screen.audit", "Audit", "Who did what, when, to how many messages", 80),
 ]  # fmt: skip
 
 

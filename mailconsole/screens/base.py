@@ -207,7 +207,7 @@ class MailconsoleScreen(ServiceWorkers, Screen[None]):
         refuses it (and audits the refusal) and the user reads why.
         """
         if self.ctx.is_read_only:
-            action()
+            self._run_guarded(action, title)
             return
         dialog: ConfirmDialog = (
             TypedConfirmDialog(title, body, typed, confirm_label=confirm_label)
@@ -217,9 +217,15 @@ class MailconsoleScreen(ServiceWorkers, Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                action()
+                self._run_guarded(action, title)
 
         self.app.push_screen(dialog, answered)
+
+    def _run_guarded(self, action: Callable[[], Any], title: str) -> None:
+        try:
+            action()
+        except Exception as exc:
+            notify_error(self, exc, title.rstrip("?"))
 
 
 __all__ = [
