@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -347,12 +348,17 @@ def evaluate(ctx: AppContext, *, client: httpx.AsyncClient | None = None) -> Eva
 
 
 def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine from sync code (the CLI, or a console worker thread)."""
+    """Run a coroutine to completion from sync code (the CLI, a console worker thread).
+
+    Called on a thread whose loop is running (sync code inside async code), it runs on a thread
+    of its own: blocking, as any sync call there is, but never "this loop is already running".
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(factory())
-    raise RuntimeError("called from a running event loop: await the *_async variant instead")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-sync") as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
 
 
 # --- operator actions --------------------------------------------------------------------------------

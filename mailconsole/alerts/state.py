@@ -156,7 +156,8 @@ def build_payload(
     if detail:
         summary += f" — {detail}"
     if suppressed_repeats:
-        summary += f" ({suppressed_repeats} repeats suppressed)"
+        plural = "s" if suppressed_repeats != 1 else ""
+        summary += f" ({suppressed_repeats} repeat{plural} suppressed)"
     return {
         "id": uuid.uuid4().hex,
         "rule": rule.name,
