@@ -20,7 +20,7 @@ from textual.screen import Screen
 
 from mailconsole.commands import MailconsoleCommands, known_binding_ids
 from mailconsole.context import AppContext
-from mailconsole.screens import SCREENS, ScreenSpec
+from mailconsole.screens import ScreenSpec, ordered
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def _mode_factory(spec: ScreenSpec) -> Callable[[], Screen[Any]]:
 def _screen_bindings() -> list[BindingType]:
     return [
         Binding(s.key, f"switch_mode('{s.mode}')", s.title, show=False, id=s.binding_id)
-        for s in SCREENS
+        for s in ordered()
     ]
 
 
@@ -48,7 +48,7 @@ class MailconsoleApp(App[None]):
 
     TITLE = "mailconsole"
     CSS_PATH = "app.tcss"
-    MODES: ClassVar[dict[str, Any]] = {s.mode: _mode_factory(s) for s in SCREENS}
+    MODES: ClassVar[dict[str, Any]] = {s.mode: _mode_factory(s) for s in ordered()}
     COMMANDS = App.COMMANDS | {MailconsoleCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         *_screen_bindings(),
@@ -69,7 +69,7 @@ class MailconsoleApp(App[None]):
         self.ctx = ctx
         self.run_scheduler = run_scheduler
         self._refresh_seconds = refresh_seconds
-        self.initial_mode = initial_mode if initial_mode in self.MODES else SCREENS[0].mode
+        self.initial_mode = initial_mode if initial_mode in self.MODES else next(iter(self.MODES))
         self._scheduler_factory = scheduler_factory
         self.scheduler: Any = None
 

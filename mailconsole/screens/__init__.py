@@ -9,6 +9,7 @@ one lazily, the first time its mode is opened.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,13 +59,21 @@ SCREENS: list[ScreenSpec] = [
 ]  # fmt: skip
 
 
+def _module_exists(spec: ScreenSpec) -> bool:
+    try:
+        return importlib.util.find_spec(spec.import_path.partition(":")[0]) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def ordered() -> list[ScreenSpec]:
-    """The registered screens in tab order."""
-    return sorted(SCREENS, key=lambda s: s.order)
+    """The registered screens in tab order, leaving out any whose module is missing (a line
+    added before its module was committed must not break the app)."""
+    return sorted((s for s in SCREENS if _module_exists(s)), key=lambda s: s.order)
 
 
 def spec_for(mode: str) -> ScreenSpec | None:
-    return next((s for s in SCREENS if s.mode == mode), None)
+    return next((s for s in ordered() if s.mode == mode), None)
 
 
 def has_mode(mode: str) -> bool:

@@ -26,14 +26,26 @@ def binding_rows(screen: Screen[Any]) -> list[tuple[str, str, str, str]]:
         if ident in seen:
             continue
         seen.add(ident)
-        where = "app" if active.node is app else "screen"
-        if where == "app" and binding.action.startswith("switch_mode"):
-            where = "go to"
+        if active.node is app:
+            where = "go to" if binding.action.startswith("switch_mode") else "app"
+        elif active.node is screen:
+            # Our screens' bindings all have ids; Textual's own (tab, copy) are general keys.
+            where = "screen" if binding.id else "app"
+        else:
+            where = "widget"
         shown_key = binding.key_display or app.get_key_display(binding)
         rows.append((shown_key, binding.description, binding.id or "", where))
-    order = {"screen": 0, "go to": 1, "app": 2}
-    rows.sort(key=lambda r: order.get(r[3], 3))
+    rows.sort(key=lambda r: SECTIONS.index(r[3]))
     return rows
+
+
+SECTIONS = ("screen", "go to", "app", "widget")
+SECTION_TITLES = {
+    "screen": "This screen",
+    "go to": "Screens",
+    "app": "Everywhere",
+    "widget": "In the focused table or field",
+}
 
 
 class HelpScreen(ModalScreen[None]):
@@ -67,10 +79,14 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         title = getattr(self.target, "SCREEN_TITLE", "") or type(self.target).__name__
         table = Table(box=None, expand=True, show_edge=False, pad_edge=False)
-        table.add_column("Key", no_wrap=True, style="bold")
-        table.add_column("Action", ratio=2)
-        table.add_column("Binding id", ratio=1, style="dim")
-        for key, description, ident, _where in binding_rows(self.target):
+        table.add_column("Key", no_wrap=True, style="bold", width=10, overflow="ellipsis")
+        table.add_column("Action", ratio=1, no_wrap=True, overflow="ellipsis")
+        table.add_column("Binding id", no_wrap=True, style="dim", min_width=24)
+        section = None
+        for key, description, ident, where in binding_rows(self.target):
+            if where != section:
+                section = where
+                table.add_row(None, Text(SECTION_TITLES[where], style="bold underline"), None)
             table.add_row(Text(key), Text(description), Text(ident))
         with Vertical():
             yield Label(Text(f"Keys: {title}"), id="help-title")

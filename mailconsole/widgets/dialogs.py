@@ -86,6 +86,10 @@ class ConfirmDialog(ModalScreen[bool]):
         yield from ()
 
     def on_mount(self) -> None:
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Set the initial focus (a hook: Textual runs every class's `on_mount`)."""
         self.query_one("#cancel" if self.danger else "#confirm", Button).focus()
 
     @on(Button.Pressed, "#confirm")
@@ -125,7 +129,7 @@ class TypedConfirmDialog(ConfirmDialog):
         yield Label(Text(f"Type {self.expected_text} to confirm:"), classes="dialog-prompt")
         yield Input(placeholder=self.expected_text, id="typed")
 
-    def on_mount(self) -> None:
+    def prepare(self) -> None:
         self.query_one("#confirm", Button).disabled = True
         self.query_one("#typed", Input).focus()
 

@@ -49,6 +49,16 @@ def console_ctx(sqlite_db: Database, clock: FakeClock) -> AppContext:
 
 
 @pytest.fixture
+def demo(tmp_path: Path, clock: FakeClock) -> Iterator[AppContext]:
+    """A small demo database (3,000 messages, seed 7) on the fake clock: fixed, realistic data."""
+    from tests.console.support import demo_ctx
+
+    ctx = demo_ctx(tmp_path, clock)
+    yield ctx
+    ctx.db.dispose()
+
+
+@pytest.fixture
 def make_app(console_ctx: AppContext) -> Callable[..., MailconsoleApp]:
     """build_app with auto-refresh off (tests press `r` or await the worker themselves)."""
 

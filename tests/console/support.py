@@ -1,0 +1,50 @@
+"""Helpers for the console tests: waiting for workers, reading the screen as text, seeding."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.pilot import Pilot
+
+from mailconsole.clock import FakeClock
+from mailconsole.context import Actor, AppContext
+from mailconsole.demo import build_demo, demo_context
+
+
+async def settle(pilot: Pilot[Any], rounds: int = 3) -> None:
+    """Let pending messages run and every worker finish (and what their results start)."""
+    for _ in range(rounds):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def screen_text(app: App[Any]) -> str:
+    """What the terminal shows, as plain lines (from the same SVG export as the snapshots)."""
+    svg = app.export_screenshot()
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for x, y, text in re.findall(r'<text[^>]*x="([\d.]+)"[^>]*y="([\d.]+)"[^>]*>(.*?)</text>', svg):
+        plain = html.unescape(re.sub("<[^>]+>", "", text)).replace("\xa0", " ")
+        rows.setdefault(float(y), []).append((float(x), plain))
+    lines = []
+    for y in sorted(rows):
+        line = ""
+        for x, text in sorted(rows[y]):
+            column = round(x / 12.2)
+            line = line.ljust(column) + text
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def notifications(app: App[Any]) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+def demo_ctx(tmp_path: Path, clock: FakeClock, messages: int = 3000, **kwargs: Any) -> AppContext:
+    """A demo database (seeded, on the fake clock) as the tests' realistic fixed data."""
+    result = build_demo(tmp_path / "demo.db", messages=messages, clock=clock, **kwargs)
+    return demo_context(result, clock=clock).with_actor(Actor(name="tester", interface="console"))
