@@ -31,7 +31,7 @@ from mailconsole.services.dead_letters import (
 from mailconsole.widgets.export_dialog import ExportDialog, ExportRequest
 from mailconsole.widgets.timefmt import ago
 
-SAMPLE_CHARS = 200
+SAMPLE_CHARS = 120
 
 
 def group_cells(group: DeadLetterGroup, now: Any, by_domain: bool) -> list[Text]:
@@ -63,8 +63,8 @@ class DeadLettersScreen(MailconsoleScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "retry_group", "Retry group", id="dead.retry"),
-        Binding("enter", "open_logs", "Open in Mail logs", id="dead.open"),
-        Binding("o", "open_logs", "Open in Mail logs", show=False, id="dead.open_o"),
+        Binding("o", "open_logs", "Open in Mail logs", id="dead.open"),
+        Binding("enter", "open_logs", "Open in Mail logs", show=False, id="dead.open_enter"),
         Binding("E", "export_group", "Export group", id="dead.export"),
         Binding("g", "toggle_grouping", "By domain", id="dead.grouping"),
         Binding("f5", "reload", "Refresh", id="dead.refresh"),
@@ -105,12 +105,16 @@ class DeadLettersScreen(MailconsoleScreen):
         table = self.table
         keep = table.cursor_row
         table.clear(columns=True)
-        columns = ["Error code", *(["Domain"] if self.by_domain else []), "Count", "Oldest",
-                   "Newest", "Backends", "Sample error"]  # fmt: skip
-        table.add_columns(*columns)
+        labels = ["Error code", *(["Domain"] if self.by_domain else []), "Count", "Oldest",
+                  "Newest", "Backends", "Sample error"]  # fmt: skip
         now = self.ctx.clock.now()
-        for index, group in enumerate(groups):
-            table.add_row(*group_cells(group, now, self.by_domain), key=str(index))
+        rows = [group_cells(group, now, self.by_domain) for group in groups]
+        # Widths measured here, once: a handful of rows, and no deferred re-measuring.
+        for n, label in enumerate(labels):
+            width = max([len(label), *(cell.cell_len for cell in (r[n] for r in rows))])
+            table.add_column(label, width=width)
+        for index, cells in enumerate(rows):
+            table.add_row(*cells, key=str(index))
         if groups:
             table.move_cursor(row=min(keep, len(groups) - 1))
         self.query_one("#dead-status", Static).update(Text(self.status_text()))
@@ -119,10 +123,7 @@ class DeadLettersScreen(MailconsoleScreen):
         total = sum(g.count for g in self.groups)
         grouping = "error code and domain" if self.by_domain else "error code"
         noun = "group" if len(self.groups) == 1 else "groups"
-        return (
-            f"{total:,} dead letters in {len(self.groups):,} {noun} · by {grouping} "
-            "· r retry · Enter open in Mail logs · E export · g grouping"
-        )
+        return f"{total:,} dead letters in {len(self.groups):,} {noun} · by {grouping}"
 
     def action_toggle_grouping(self) -> None:
         self.by_domain = not self.by_domain

@@ -177,7 +177,7 @@ class MessageTable(ScrollView, can_focus=True):
         text-style: bold;
     }
     MessageTable > .message-table--marked {
-        background: $accent 25%;
+        background: $accent-muted;
         text-style: bold;
     }
     MessageTable > .message-table--status-bad { color: $text-error; }
