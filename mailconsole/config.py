@@ -112,6 +112,7 @@ ALERT_METRICS = (
     "quota_used",
     "scheduler_heartbeat_age_s",
 )
+ALERT_METRICS_WITHOUT_BACKEND = ("oldest_queue_age_s", "scheduler_heartbeat_age_s")
 
 
 class AlertRuleConfig(Section):
@@ -233,6 +234,17 @@ class Config(Section):
                     f"accounts.{name}.fallback = {account.fallback!r} is not an account (accounts: {known})"
                 )
         for rule_name, rule in self.alerts.rules.items():
+            if not 1 <= len(rule_name) <= 64:
+                raise ValueError(f"alerts.rules.{rule_name}: a rule name has 1 to 64 characters")
+            if rule.backend is not None and rule.backend not in names:
+                raise ValueError(
+                    f"alerts.rules.{rule_name}.backend = {rule.backend!r} is not an account "
+                    f"(accounts: {known})"
+                )
+            if rule.backend is not None and rule.metric in ALERT_METRICS_WITHOUT_BACKEND:
+                raise ValueError(
+                    f"alerts.rules.{rule_name}.backend: {rule.metric} is not kept per backend"
+                )
             for target in rule.notify:
                 if target not in self.notifiers:
                     raise ValueError(

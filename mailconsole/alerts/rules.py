@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from mailconsole.clock import ensure_utc, format_duration
 from mailconsole.config import AlertRuleConfig, Config
 from mailconsole.context import AppContext
-from mailconsole.errors import ConfigError
+from mailconsole.errors import ConfigError, NotFoundError
 from mailconsole.store.models import BackendState, JobRun, Message, MessageStatus
 
 Unit = Literal["fraction", "count", "seconds"]
@@ -114,16 +114,6 @@ def load_rules(config: Config) -> list[Rule]:
     fallback_targets = tuple(alerts.default_notify) or tuple(config.notifiers)
     rules = []
     for name, rc in configured.items():
-        if not name or len(name) > 64:
-            raise ConfigError(f"alerts.rules.{name}: a rule name must be 1 to 64 characters")
-        if rc.backend and not METRICS[rc.metric].per_backend:
-            raise ConfigError(
-                f"alerts.rules.{name}.backend: metric {rc.metric} cannot be narrowed to a backend"
-            )
-        if rc.backend and rc.backend not in config.accounts:
-            raise ConfigError(
-                f"alerts.rules.{name}.backend = {rc.backend!r} is not a configured account"
-            )
         rules.append(
             Rule(
                 name=name,
@@ -145,8 +135,6 @@ def load_rules(config: Config) -> list[Rule]:
 
 
 def find_rule(config: Config, name: str) -> Rule:
-    from mailconsole.errors import NotFoundError
-
     rules = load_rules(config)
     for rule in rules:
         if rule.name == name:
@@ -203,9 +191,10 @@ def measure(ctx: AppContext, rule: Rule, snap: Snapshot) -> Measurement:
             f"{status.failed_24h} of {status.attempts_24h} attempts failed in 24 h",
         )
     if rule.metric == "queue_backlog":
-        value = (
-            per.backlog if backend and per is not None else 0 if backend else status.queue_backlog
-        )
+        if backend:
+            value = per.backlog if per is not None else 0
+        else:
+            value = status.queue_backlog
         return Measurement(float(value), f"{value} queued or sending")
     if rule.metric == "oldest_queue_age_s":
         age = status.oldest_queue_age_s
