@@ -238,7 +238,7 @@ def resume_cmd(backend: str | None, reason: str | None, fmt: str) -> None:
 @queue_group.command(
     "reset-circuit",
     epilog="""\b
-After fixing what opened it (a rotated token, a lifted suspension):
+Example, after fixing what opened it (a rotated token, a lifted suspension):
   mailconsole secrets set postmark-main
   mailconsole queue reset-circuit postmark-main --reason "token rotated\"""",
 )

@@ -78,17 +78,20 @@ Examples:
 @format_option("table", "json")
 @handle_errors
 def status_cmd(account: str | None, fmt: str) -> None:
-    """Where each account's secret comes from (keyring, environment, missing) — never the value."""
+    """Where each account's secret comes from (keyring, environment, missing) — never the value.
+
+    Exits 1 when an account that needs a secret has none.
+    """
     views = secret_status(app_context(), account)
     if fmt == "json":
         echo_json([v.to_dict() for v in views])
-        return
-    echo_table(
-        ["account", "type", "source", "env var", "detail"],
-        [[v.account, v.type, v.source, v.env_var, v.detail] for v in views],
-    )
-    if views and not views[0].keyring_usable:
-        click.echo("no usable OS keyring on this host: use the environment variables", err=True)
+    else:
+        echo_table(
+            ["account", "type", "source", "env var", "detail"],
+            [[v.account, v.type, v.source, v.env_var, v.detail] for v in views],
+        )
+        if views and not views[0].keyring_usable:
+            click.echo("no usable OS keyring on this host: use the environment variables", err=True)
     if any(v.source == "missing" for v in views):
         sys.exit(1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mailconsole.clock import FakeClock
+from mailconsole.clock import Clock
 from mailconsole.config import Config
 from mailconsole.context import Actor, AppContext
 from mailconsole.store.db import Database
@@ -17,8 +17,18 @@ def sample_config(**sections: Any) -> Config:
     """Two sandbox accounts, primary and fallback, unless sections say otherwise."""
     base: dict[str, Any] = {
         "accounts": {
-            "sandbox-main": {"type": "sandbox", "from": "ops@example.com", "latency_ms": 0},
-            "sandbox-backup": {"type": "sandbox", "from": "ops@example.com", "latency_ms": 0},
+            "sandbox-main": {
+                "type": "sandbox",
+                "from": "ops@example.com",
+                "latency_ms": 0,
+                "failure_rate": 0.0,
+            },
+            "sandbox-backup": {
+                "type": "sandbox",
+                "from": "ops@example.com",
+                "latency_ms": 0,
+                "failure_rate": 0.0,
+            },
         },
         "routing": {"primary": "sandbox-main", "fallback": "sandbox-backup"},
     }
@@ -27,7 +37,7 @@ def sample_config(**sections: Any) -> Config:
 
 
 def make_ctx(
-    db: Database, clock: FakeClock, config: Config | None = None, *, read_only: bool = False
+    db: Database, clock: Clock, config: Config | None = None, *, read_only: bool = False
 ) -> AppContext:
     return AppContext(
         config=config or sample_config(),
