@@ -9,6 +9,7 @@ import click
 MODULES = [
     "mailconsole.cli.commands_alerts",
     "mailconsole.cli.commands_audit",
+    "mailconsole.cli.commands_campaigns",
     "mailconsole.cli.commands_config",
     "mailconsole.cli.commands_db",
     "mailconsole.cli.commands_logs",

@@ -1,0 +1,749 @@
+"""Campaign governance: the services the Campaigns screen and `mailconsole campaigns` call.
+
+Listmonk has no approval step; these functions add it. Legal/privacy and brand approve a
+campaign version (its fingerprint), a consent check and a test send are recorded against the
+same version, and only then may it be scheduled or started. Each gate re-fetches the campaign and
+recomputes its fingerprint right before acting, re-runs the consent check live (audiences change
+between a check and a send), and verifies after the move that nobody edited the campaign in
+between. Pause and cancel are never gated: they are what an incident needs.
+
+Every mutating call goes through `audit.operation()` (read-only refusal, one audit row whatever
+happens). All functions are sync; Listmonk is reached through `runner.with_client`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mailconsole.campaigns.consent import ConsentResult, evaluate_consent, lists_index
+from mailconsole.campaigns.errors import CampaignNotReadyError, CampaignStateError
+from mailconsole.campaigns.fingerprint import fingerprint, short
+from mailconsole.campaigns.governance import Governance, governance, utc_minute
+from mailconsole.campaigns.reviews import (
+    ROLES,
+    ReviewView,
+    add_review,
+    reviewed_campaign_ids,
+    reviews_for,
+)
+from mailconsole.campaigns.runner import with_client
+from mailconsole.campaigns.scorecard import Scorecard, build_scorecard, window_start
+from mailconsole.clock import ensure_utc, parse_duration
+from mailconsole.context import AppContext
+from mailconsole.errors import ConflictError, ValidationError
+from mailconsole.listmonk import (
+    Campaign,
+    ListmonkClient,
+    ListmonkNotFoundError,
+    MailingList,
+    RunningStats,
+    listmonk_account,
+)
+from mailconsole.listmonk.models import CAMPAIGN_STATUSES
+from mailconsole.services._readmodel import ReadModel
+from mailconsole.services.audit import operation
+
+SENT_STATUSES = ("running", "paused", "cancelled", "finished")
+FETCH_ONE_BY_ONE = 20  # more reviewed campaigns than this: re-read the listing with bodies
+CONCURRENT_FETCHES = 8
+
+
+# --- read models ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListInfo(ReadModel):
+    id: int
+    name: str
+    type: str  # public | private | temporary | "?" (gone)
+    optin: str  # single | double
+    subscribers: int
+
+
+@dataclass(frozen=True)
+class CampaignRow(ReadModel):
+    """One campaign as the table shows it."""
+
+    id: int
+    name: str
+    subject: str
+    status: str
+    tags: tuple[str, ...]
+    lists: tuple[ListInfo, ...]
+    audience: int
+    audience_estimated: bool  # true: the sum of the lists' subscriber counts (before a send)
+    send_at: datetime | None
+    started_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    to_send: int
+    sent: int
+    progress: float | None  # sent ÷ to_send
+    rate: float | None  # messages per minute (running campaigns)
+    governance: Governance
+
+    @property
+    def approval_state(self) -> str:
+        return self.governance.approval_state()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["governance"] = self.governance.to_dict()
+        data["approval_state"] = self.approval_state
+        return data
+
+
+@dataclass(frozen=True)
+class CampaignList(ReadModel):
+    rows: tuple[CampaignRow, ...]
+    account: str
+    testers_list: str
+    status: tuple[str, ...]
+    tag: str | None
+    generated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "testers_list": self.testers_list,
+            "status": list(self.status),
+            "tag": self.tag,
+            "generated_at": self.generated_at.isoformat(),
+            "campaigns": [row.to_dict() for row in self.rows],
+        }
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for row in self.rows:
+            out[row.status] = out.get(row.status, 0) + 1
+        return out
+
+
+@dataclass(frozen=True)
+class CampaignDetail(ReadModel):
+    """`campaigns show`: the row, the content facts a reviewer checks, and the review history."""
+
+    row: CampaignRow
+    from_email: str
+    content_type: str
+    template_id: int | None
+    headers: tuple[dict[str, str], ...]
+    body_chars: int
+    altbody_chars: int
+    fingerprint: str
+    reviews: tuple[ReviewView, ...]  # newest first
+
+    @property
+    def governance(self) -> Governance:
+        return self.row.governance
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["row"] = self.row.to_dict()
+        data["reviews"] = [
+            {**r.to_dict(), "current": r.fingerprint == self.fingerprint} for r in self.reviews
+        ]
+        return data
+
+
+@dataclass(frozen=True)
+class ReviewResult(ReadModel):
+    """What an approval or a rejection recorded, and the checklist after it."""
+
+    review: ReviewView
+    campaign_name: str
+    governance: Governance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "review": self.review.to_dict(),
+            "campaign_name": self.campaign_name,
+            "governance": self.governance.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class TestSendResult(ReadModel):
+    campaign_id: int
+    campaign_name: str
+    fingerprint: str
+    testers_list: str
+    recipients: tuple[str, ...]
+    at: datetime
+
+    __test__ = False  # not a pytest class, whatever its name
+
+
+@dataclass(frozen=True)
+class CampaignActionResult(ReadModel):
+    """A status move: schedule, start, pause, cancel."""
+
+    campaign_id: int
+    campaign_name: str
+    previous_status: str
+    status: str
+    send_at: datetime | None
+    fingerprint: str
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _campaign_id(value: int | str) -> int:
+    try:
+        cid = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"campaign id {value!r}: give the number Listmonk shows") from None
+    if cid < 1:
+        raise ValidationError(f"campaign id {cid}: give the number Listmonk shows")
+    return cid
+
+
+def _role(role: str) -> str:
+    value = (role or "").strip().lower()
+    if value == "privacy":
+        value = "legal"
+    if value not in ROLES:
+        raise ValidationError(f"role {role!r}: use legal (legal/privacy) or brand")
+    return value
+
+
+def _statuses(status: str | Iterable[str] | None) -> tuple[str, ...]:
+    if status is None:
+        return ()
+    items = [status] if isinstance(status, str) else list(status)
+    out: list[str] = []
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if part not in CAMPAIGN_STATUSES:
+                raise ValidationError(
+                    f"unknown campaign status {part!r}: use {', '.join(CAMPAIGN_STATUSES)}"
+                )
+            out.append(part)
+    return tuple(dict.fromkeys(out))
+
+
+def parse_send_at(text: str, now: datetime) -> datetime:
+    """When to send: `+2h` / `in 90m` (from now), or a UTC date-time such as `2026-11-21 09:00`,
+    `2026-11-21T09:00Z` or one with an offset. A time without a zone is UTC."""
+    raw = (text or "").strip()
+    if not raw:
+        raise ValidationError("give a send time: e.g. 2026-11-21 09:00 (UTC) or +2h")
+    lowered = raw.lower()
+    if lowered.startswith(("+", "in ")):
+        span = lowered[1:] if lowered.startswith("+") else lowered[3:]
+        try:
+            return now + parse_duration(span.replace(" ", ""))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+    cleaned = raw.removesuffix("UTC").removesuffix("utc").strip()
+    if cleaned.endswith(("Z", "z")):
+        cleaned = cleaned[:-1] + "+00:00"
+    try:
+        when = datetime.fromisoformat(cleaned.replace(" ", "T", 1))
+    except ValueError:
+        raise ValidationError(
+            f"send time {raw!r}: use YYYY-MM-DD HH:MM (UTC), an ISO time with a zone, or +2h"
+        ) from None
+    return ensure_utc(when)
+
+
+def _list_infos(campaign: Campaign, lists: dict[int, MailingList]) -> tuple[ListInfo, ...]:
+    out = []
+    for ref in campaign.lists:
+        lst = lists.get(ref.id)
+        if lst is None:
+            out.append(ListInfo(ref.id, ref.name, "?", "?", 0))
+        else:
+            out.append(ListInfo(lst.id, lst.name, lst.type, lst.optin, lst.subscriber_count))
+    return tuple(out)
+
+
+def _row(
+    campaign: Campaign,
+    lists: dict[int, MailingList],
+    stats: RunningStats | None,
+    gov: Governance,
+) -> CampaignRow:
+    infos = _list_infos(campaign, lists)
+    to_send, sent = campaign.to_send, campaign.sent
+    rate = None
+    if stats is not None:
+        to_send, sent, rate = stats.to_send or to_send, stats.sent, stats.rate
+    if campaign.status in SENT_STATUSES and to_send > 0:
+        audience, estimated = to_send, False
+    else:
+        audience, estimated = sum(i.subscribers for i in infos), True
+    progress = (
+        min(1.0, sent / to_send) if to_send > 0 and campaign.status in SENT_STATUSES else None
+    )
+    return CampaignRow(
+        id=campaign.id,
+        name=campaign.name,
+        subject=campaign.subject,
+        status=campaign.status,
+        tags=campaign.tags,
+        lists=infos,
+        audience=audience,
+        audience_estimated=estimated,
+        send_at=campaign.send_at,
+        started_at=campaign.started_at,
+        created_at=campaign.created_at,
+        updated_at=campaign.updated_at,
+        to_send=to_send,
+        sent=sent,
+        progress=progress,
+        rate=rate,
+        governance=gov,
+    )
+
+
+async def _fetch_bodies(
+    client: ListmonkClient,
+    ids: Sequence[int],
+    status: tuple[str, ...],
+    tag: str | None,
+) -> dict[int, Campaign]:
+    """The campaigns `ids` with their bodies (needed for the fingerprint)."""
+    if not ids:
+        return {}
+    wanted = set(ids)
+    if len(wanted) > FETCH_ONE_BY_ONE:
+        full = await client.campaigns(status=status or None, tag=tag, with_body=True)
+        return {c.id: c for c in full if c.id in wanted}
+    gate = asyncio.Semaphore(CONCURRENT_FETCHES)
+
+    async def one(cid: int) -> Campaign | None:
+        async with gate:
+            try:
+                return await client.campaign(cid)
+            except ListmonkNotFoundError:  # deleted since the listing
+                return None
+
+    found = await asyncio.gather(*(one(cid) for cid in sorted(wanted)))
+    return {c.id: c for c in found if c is not None}
+
+
+def _governance_of(
+    campaign: Campaign, reviews: Sequence[ReviewView], *, with_body: bool
+) -> Governance:
+    fp = fingerprint(campaign) if with_body else None
+    return governance(campaign.id, fp, reviews, campaign.updated_at)
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+def list_campaigns(
+    ctx: AppContext, status: str | Iterable[str] | None = None, tag: str | None = None
+) -> CampaignList:
+    """Every campaign (all pages), newest first, with audience, progress and approval state."""
+    statuses = _statuses(status)
+    tag = (tag or "").strip() or None
+    reviewed = reviewed_campaign_ids(ctx)
+
+    async def work(
+        client: ListmonkClient,
+    ) -> tuple[list[Campaign], list[MailingList], list[RunningStats], dict[int, Campaign]]:
+        campaigns = await client.campaigns(status=statuses or None, tag=tag)
+        lists = await client.lists()
+        running = (
+            await client.running_stats() if any(c.status == "running" for c in campaigns) else []
+        )
+        need = [c.id for c in campaigns if c.id in reviewed]
+        bodies = await _fetch_bodies(client, need, statuses, tag)
+        return campaigns, lists, running, bodies
+
+    campaigns, lists, running, bodies = with_client(ctx, work)
+    by_list = lists_index(lists)
+    stats = {s.id: s for s in running}
+    reviews = reviews_for(ctx, bodies)
+    rows = []
+    for campaign in campaigns:
+        full = bodies.get(campaign.id)
+        gov = (
+            _governance_of(full, reviews.get(campaign.id, []), with_body=True)
+            if full is not None
+            else _governance_of(campaign, [], with_body=False)
+        )
+        rows.append(_row(full or campaign, by_list, stats.get(campaign.id), gov))
+    return CampaignList(
+        rows=tuple(rows),
+        account=listmonk_account(ctx.config),
+        testers_list=ctx.config.listmonk.testers_list,
+        status=statuses,
+        tag=tag,
+        generated_at=ctx.clock.now(),
+    )
+
+
+def show_campaign(ctx: AppContext, campaign_id: int | str) -> CampaignDetail:
+    """One campaign with its governance checklist and its review history."""
+    cid = _campaign_id(campaign_id)
+
+    async def work(
+        client: ListmonkClient,
+    ) -> tuple[Campaign, list[MailingList], RunningStats | None]:
+        campaign = await client.campaign(cid)
+        lists = await client.lists()
+        stats = None
+        if campaign.status == "running":
+            stats = next((s for s in await client.running_stats() if s.id == cid), None)
+        return campaign, lists, stats
+
+    campaign, lists, stats = with_client(ctx, work)
+    reviews = reviews_for(ctx, [cid]).get(cid, [])
+    gov = _governance_of(campaign, reviews, with_body=True)
+    return CampaignDetail(
+        row=_row(campaign, lists_index(lists), stats, gov),
+        from_email=campaign.from_email,
+        content_type=campaign.content_type,
+        template_id=campaign.template_id,
+        headers=campaign.headers,
+        body_chars=len(campaign.body),
+        altbody_chars=len(campaign.altbody or ""),
+        fingerprint=gov.fingerprint or "",
+        reviews=tuple(reversed(reviews)),
+    )
+
+
+# --- approvals --------------------------------------------------------------------------------
+
+
+def approve(
+    ctx: AppContext, campaign_id: int | str, role: str, note: str | None = None
+) -> ReviewResult:
+    """Approve the current version as `role` (legal or brand)."""
+    return _review(ctx, campaign_id, role, "approved", note)
+
+
+def reject(
+    ctx: AppContext, campaign_id: int | str, role: str, note: str | None = None
+) -> ReviewResult:
+    """Reject the current version as `role`; the note says what must change."""
+    return _review(ctx, campaign_id, role, "rejected", note)
+
+
+def _review(
+    ctx: AppContext, campaign_id: int | str, role: str, decision: str, note: str | None
+) -> ReviewResult:
+    cid = _campaign_id(campaign_id)
+    kind = _role(role)
+    note = (note or "").strip() or None
+    action = "campaign.approve" if decision == "approved" else "campaign.reject"
+    target: dict[str, Any] = {"campaign_id": cid, "role": kind}
+    with operation(ctx, action, target=target, reason=note) as rec:
+        if decision == "rejected" and not note:
+            raise ValidationError("a rejection needs a note that says what to change: add --note")
+        campaign = with_client(ctx, lambda client: client.campaign(cid))
+        if campaign.status in ("finished", "cancelled"):
+            raise CampaignStateError(
+                f"campaign {cid} is {campaign.status}: there is nothing left to review"
+            )
+        fp = fingerprint(campaign)
+        target.update(campaign=campaign.name, fingerprint=short(fp))
+        review = add_review(ctx, cid, kind, decision, fp, note=note)
+        rec.count = 1
+    reviews = reviews_for(ctx, [cid]).get(cid, [])
+    return ReviewResult(review, campaign.name, governance(cid, fp, reviews, campaign.updated_at))
+
+
+def consent_check(ctx: AppContext, campaign_id: int | str) -> ConsentResult:
+    """Check the target lists' opt-in and the audience's marketing attribute; record the result
+    against the current version (passed or failed)."""
+    cid = _campaign_id(campaign_id)
+    attribute = ctx.config.listmonk.marketing_attribute
+    target: dict[str, Any] = {"campaign_id": cid, "attribute": attribute}
+    with operation(ctx, "campaign.consent_check", target=target) as rec:
+
+        async def work(client: ListmonkClient) -> ConsentResult:
+            campaign = await client.campaign(cid)
+            lists = lists_index(await client.lists())
+            return await evaluate_consent(
+                client, campaign, fingerprint(campaign), attribute, lists, ctx.clock.now()
+            )
+
+        result = with_client(ctx, work)
+        target.update(campaign=result.campaign_name, fingerprint=short(result.fingerprint))
+        add_review(
+            ctx,
+            cid,
+            "consent",
+            "passed" if result.passed else "failed",
+            result.fingerprint,
+            detail=result.stored_detail(),
+        )
+        rec.count = result.without_attribute
+        rec.detail = "passed" if result.passed else "failed: " + "; ".join(result.problems)
+    return result
+
+
+def test_send(ctx: AppContext, campaign_id: int | str, reason: str | None = None) -> TestSendResult:
+    """Send the current version to the subscribers of the testers' list, and record it."""
+    cid = _campaign_id(campaign_id)
+    list_name = ctx.config.listmonk.testers_list
+    target: dict[str, Any] = {"campaign_id": cid, "testers_list": list_name}
+    with operation(ctx, "campaign.test_send", target=target, reason=reason) as rec:
+
+        async def work(client: ListmonkClient) -> tuple[Campaign, list[str]]:
+            testers = await client.list_by_name(list_name)
+            if testers is None:
+                raise ValidationError(
+                    f'no list named "{list_name}" in Listmonk: create it with the testers, or '
+                    "set [listmonk] testers_list"
+                )
+            emails = []
+            for sub in await client.subscribers(list_id=testers.id):
+                on_list = next((s for s in sub.lists if s.id == testers.id), None)
+                if sub.status == "blocklisted" or (
+                    on_list is not None and on_list.subscription_status == "unsubscribed"
+                ):
+                    continue
+                emails.append(sub.email)
+            if not emails:
+                raise ValidationError(
+                    f'the testers\' list "{list_name}" has no subscribers: add the testers to it '
+                    "in Listmonk"
+                )
+            before = await client.campaign(cid)
+            await client.test_campaign(cid, emails)
+            after = await client.campaign(cid)
+            if fingerprint(after) != fingerprint(before):
+                raise ConflictError(
+                    f"campaign {cid} was edited during the test send: send the test again so "
+                    "it matches the new version"
+                )
+            return before, sorted(emails)
+
+        campaign, emails = with_client(ctx, work)
+        fp = fingerprint(campaign)
+        target.update(campaign=campaign.name, fingerprint=short(fp))
+        add_review(
+            ctx,
+            cid,
+            "test_send",
+            "sent",
+            fp,
+            note=reason,
+            detail={"list": list_name, "recipients": len(emails)},
+        )
+        rec.count = len(emails)
+    return TestSendResult(cid, campaign.name, fp, list_name, tuple(emails), ctx.clock.now())
+
+
+test_send.__test__ = False  # type: ignore[attr-defined]  # a service, not a pytest test
+
+
+# --- status moves -----------------------------------------------------------------------------
+
+
+async def _gate(ctx: AppContext, client: ListmonkClient, campaign: Campaign, verb: str) -> str:
+    """Refuse unless the checklist holds for the campaign as it is now; returns its fingerprint.
+
+    A recorded passing consent check is re-run live: a failure is recorded (voiding the pass)
+    and refuses the move.
+    """
+    fp = fingerprint(campaign)
+    reviews = reviews_for(ctx, [campaign.id]).get(campaign.id, [])
+    gov = governance(campaign.id, fp, reviews, campaign.updated_at)
+    if gov.item("consent").ok:
+        attribute = ctx.config.listmonk.marketing_attribute
+        lists = lists_index(await client.lists())
+        live = await evaluate_consent(client, campaign, fp, attribute, lists, ctx.clock.now())
+        if not live.passed:
+            failed = add_review(
+                ctx,
+                campaign.id,
+                "consent",
+                "failed",
+                fp,
+                note=f"re-checked before {verb}",
+                detail=live.stored_detail(),
+            )
+            gov = governance(campaign.id, fp, [*reviews, failed], campaign.updated_at)
+    if not gov.ready:
+        raise CampaignNotReadyError(gov.refusal(verb))
+    return fp
+
+
+def _result(campaign: Campaign, previous: str, fp: str) -> CampaignActionResult:
+    return CampaignActionResult(
+        campaign.id, campaign.name, previous, campaign.status, campaign.send_at, fp
+    )
+
+
+def schedule(
+    ctx: AppContext, campaign_id: int | str, send_at: datetime, reason: str | None = None
+) -> CampaignActionResult:
+    """Schedule the campaign for `send_at`, only if the checklist holds for this version."""
+    cid = _campaign_id(campaign_id)
+    when = ensure_utc(send_at).replace(microsecond=0)
+    target: dict[str, Any] = {"campaign_id": cid, "send_at": when.isoformat()}
+    with operation(ctx, "campaign.schedule", target=target, reason=reason) as rec:
+        if when <= ctx.clock.now():
+            raise ValidationError(
+                f"send time {utc_minute(when)} is in the past: give a future time (UTC)"
+            )
+
+        async def work(client: ListmonkClient) -> CampaignActionResult:
+            campaign = await client.campaign(cid)
+            target["campaign"] = campaign.name
+            if campaign.status == "scheduled":
+                raise CampaignStateError(
+                    f"campaign {cid} is already scheduled for {utc_minute(campaign.send_at)}: "
+                    "cancel it (back to draft) to schedule it again"
+                )
+            if campaign.status not in ("draft", "paused"):
+                raise CampaignStateError(
+                    f"cannot schedule campaign {cid}: it is {campaign.status} (only a draft or "
+                    "a paused campaign can be scheduled)"
+                )
+            fp = await _gate(ctx, client, campaign, "schedule")
+            target["fingerprint"] = short(fp)
+            await client.set_campaign_status(cid, "scheduled", send_at=when)
+            after = await client.campaign(cid)
+            if fingerprint(after) != fp:
+                await client.set_campaign_status(cid, "draft")
+                raise ConflictError(
+                    f"campaign {cid} was edited while it was being scheduled: it is back to "
+                    "draft; the new version needs its own approvals"
+                )
+            return _result(after, campaign.status, fp)
+
+        result = with_client(ctx, work)
+        rec.count = 1
+    return result
+
+
+def start(
+    ctx: AppContext, campaign_id: int | str, reason: str | None = None
+) -> CampaignActionResult:
+    """Start sending now (a draft, or resume a paused campaign), only if the checklist holds."""
+    cid = _campaign_id(campaign_id)
+    target: dict[str, Any] = {"campaign_id": cid}
+    with operation(ctx, "campaign.start", target=target, reason=reason) as rec:
+
+        async def work(client: ListmonkClient) -> CampaignActionResult:
+            campaign = await client.campaign(cid)
+            target["campaign"] = campaign.name
+            if campaign.status == "scheduled":
+                raise CampaignStateError(
+                    f"campaign {cid} is scheduled for {utc_minute(campaign.send_at)} and starts "
+                    "by itself then: cancel it (back to draft) to start it now"
+                )
+            if campaign.status not in ("draft", "paused"):
+                raise CampaignStateError(
+                    f"cannot start campaign {cid}: it is {campaign.status} (only a draft or a "
+                    "paused campaign can be started)"
+                )
+            fp = await _gate(ctx, client, campaign, "start")
+            target["fingerprint"] = short(fp)
+            await client.set_campaign_status(cid, "running")
+            after = await client.campaign(cid)
+            if fingerprint(after) != fp:
+                await client.set_campaign_status(cid, "paused")
+                raise ConflictError(
+                    f"campaign {cid} was edited while it was being started: it is paused; the "
+                    "new version needs its own approvals"
+                )
+            return _result(after, campaign.status, fp)
+
+        result = with_client(ctx, work)
+        rec.count = 1
+    return result
+
+
+def pause(
+    ctx: AppContext, campaign_id: int | str, reason: str | None = None
+) -> CampaignActionResult:
+    """Pause a running campaign. Never gated: this is what an incident needs first."""
+    cid = _campaign_id(campaign_id)
+    target: dict[str, Any] = {"campaign_id": cid}
+    with operation(ctx, "campaign.pause", target=target, reason=reason) as rec:
+
+        async def work(client: ListmonkClient) -> CampaignActionResult:
+            campaign = await client.campaign(cid)
+            target["campaign"] = campaign.name
+            if campaign.status != "running":
+                raise CampaignStateError(
+                    f"cannot pause campaign {cid}: it is {campaign.status} (only a running "
+                    "campaign can be paused)"
+                )
+            after = await client.set_campaign_status(cid, "paused")
+            return _result(after, campaign.status, fingerprint(campaign))
+
+        result = with_client(ctx, work)
+        rec.count = 1
+    return result
+
+
+def cancel(
+    ctx: AppContext, campaign_id: int | str, reason: str | None = None
+) -> CampaignActionResult:
+    """Stop a campaign for good (running or paused → cancelled), or unschedule a scheduled one
+    (→ draft, as Listmonk allows). Never gated."""
+    cid = _campaign_id(campaign_id)
+    target: dict[str, Any] = {"campaign_id": cid}
+    with operation(ctx, "campaign.cancel", target=target, reason=reason) as rec:
+
+        async def work(client: ListmonkClient) -> CampaignActionResult:
+            campaign = await client.campaign(cid)
+            target["campaign"] = campaign.name
+            if campaign.status in ("running", "paused"):
+                after = await client.set_campaign_status(cid, "cancelled")
+            elif campaign.status == "scheduled":
+                after = await client.set_campaign_status(cid, "draft")
+            else:
+                raise CampaignStateError(
+                    f"cannot cancel campaign {cid}: it is {campaign.status} (cancel stops a "
+                    "running or paused campaign, or unschedules a scheduled one)"
+                )
+            return _result(after, campaign.status, fingerprint(campaign))
+
+        result = with_client(ctx, work)
+        target["to"] = result.status
+        rec.count = 1
+    return result
+
+
+# --- after the send ---------------------------------------------------------------------------
+
+
+def scorecard(ctx: AppContext, campaign_id: int | str, until: datetime | None = None) -> Scorecard:
+    """Sent, views, clicks and bounces (and rates) from the campaign's start to `until` or now."""
+    cid = _campaign_id(campaign_id)
+    now = ctx.clock.now()
+    end = ensure_utc(until) if until is not None else now
+
+    async def work(client: ListmonkClient) -> Scorecard:
+        campaign = await client.campaign(cid)
+        start_at = window_start(campaign, now)
+        if end <= start_at:
+            raise ValidationError(
+                f"the window ends ({utc_minute(end)}) before campaign {cid} started "
+                f"({utc_minute(start_at)})"
+            )
+        # Listmonk counts by day: ask from the start of the first day, as its own page does.
+        day_start = start_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        views = await client.analytics("views", cid, day_start, end)
+        clicks = await client.analytics("clicks", cid, day_start, end)
+        bounces = await client.analytics("bounces", cid, day_start, end)
+        return build_scorecard(campaign, start_at, end, views, clicks, bounces)
+
+    return with_client(ctx, work)
+
+
+def readiness(ctx: AppContext, campaign_id: int | str) -> Governance:
+    """The checklist of the campaign as it is now (no live consent re-check, nothing recorded):
+    what the console asks before offering to schedule or start."""
+    cid = _campaign_id(campaign_id)
+    campaign = with_client(ctx, lambda client: client.campaign(cid))
+    reviews = reviews_for(ctx, [cid]).get(cid, [])
+    return governance(cid, fingerprint(campaign), reviews, campaign.updated_at)
