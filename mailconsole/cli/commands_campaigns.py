@@ -415,7 +415,7 @@ def scorecard_cmd(campaign_ids: tuple[int, ...], until: str | None, output: Any,
     ctx = app_context()
     end = service.parse_send_at(until, ctx.clock.now()) if until else None
     cards = [service.scorecard(ctx, cid, until=end) for cid in campaign_ids]
-    out = output or click.get_text_stream("stdout")
+    out = output or sys.stdout
     if fmt == "csv":
         write_csv(cards, out)
     elif fmt == "json":

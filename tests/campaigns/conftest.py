@@ -16,7 +16,7 @@ from mailconsole.secrets import env_var_for
 from mailconsole.store.db import Database
 from mailconsole.store.models import AuditEvent, CampaignReview
 from tests.conftest import make_config
-from tests.fakes.listmonk_server import DefaultSeed, FakeListmonk
+from tests.fakes.listmonk_server import DEFAULT_TOKEN, DefaultSeed, FakeListmonk
 
 ACCOUNT = "listmonk-main"
 
@@ -56,8 +56,9 @@ def seed(listmonk: FakeListmonk) -> DefaultSeed:
 
 
 @pytest.fixture(autouse=True)
-def listmonk_token(monkeypatch: pytest.MonkeyPatch, listmonk: FakeListmonk) -> None:
-    monkeypatch.setenv(env_var_for(ACCOUNT), listmonk.token)
+def listmonk_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The account's token, as a headless host gives it: from the environment."""
+    monkeypatch.setenv(env_var_for(ACCOUNT), DEFAULT_TOKEN)
 
 
 @pytest.fixture
