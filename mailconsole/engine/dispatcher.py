@@ -223,6 +223,11 @@ async def run_dispatch_once(
     for longer than `wait_s`.
     """
     ctx.require_writable("process queue")
+    if not await asyncio.to_thread(anything_due, ctx):
+        # The idle case (most scheduler ticks): no lease, no write transaction, no backend built.
+        return DispatchReport(
+            limit=limit or ctx.config.dispatch.claim_limit, started_at=ctx.clock.now()
+        )
     owner = owner or make_owner_id()
     token = f"{owner}#{secrets.token_hex(3)}"
     reg = registry or BackendRegistry(ctx)
@@ -233,6 +238,26 @@ async def run_dispatch_once(
     finally:
         if registry is None:
             await reg.aclose()
+
+
+class _NothingToProbe(Exception):
+    """Rolls back a probe slot taken when no message was due for it."""
+
+
+def anything_due(ctx: AppContext) -> bool:
+    """Is any queued message due now? One indexed read."""
+    with ctx.db.reading() as s:
+        return (
+            s.execute(
+                select(M.c.id)
+                .where(
+                    M.c.status == MessageStatus.QUEUED.value,
+                    M.c.next_attempt_at <= ctx.clock.now(),
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
 
 
 @dataclass
@@ -314,14 +339,9 @@ class _Run:
     def _plan(self) -> RoutingPlan | None:
         """The routing plan, or None when nothing at all is due (no write, no backend built)."""
         now = self.ctx.clock.now()
+        if not anything_due(self.ctx):
+            return None
         with self.ctx.db.reading() as s:
-            due = s.execute(
-                select(M.c.id)
-                .where(M.c.status == MessageStatus.QUEUED.value, M.c.next_attempt_at <= now)
-                .limit(1)
-            ).first()
-            if due is None:
-                return None
             plan = plan_routes(s, self.cfg, now)
         if plan.routes:
             with self.ctx.db.writing() as s:
@@ -397,22 +417,33 @@ class _Run:
     def _claim(self, route: Route, plan: RoutingPlan, limit: int, probe: bool) -> ClaimResult:
         now = self.ctx.clock.now()
         d = self.cfg.dispatch
-        with self.ctx.db.writing() as s:
-            if probe and not take_probe_slot(
-                s, route.backend, now, d.probe_interval_seconds, d.account_probe_interval_seconds
-            ):
-                return ClaimResult(requested=limit)
-            return claim_messages(
-                s,
-                owner=self.owner,
-                backend=route.backend,
-                sources=route.sources,
-                include_unrouted=route.include_unrouted,
-                primary=plan.primary,
-                limit=limit,
-                now=now,
-                lease_seconds=d.lease_seconds,
-            )
+        try:
+            with self.ctx.db.writing() as s:
+                if probe and not take_probe_slot(
+                    s,
+                    route.backend,
+                    now,
+                    d.probe_interval_seconds,
+                    d.account_probe_interval_seconds,
+                ):
+                    return ClaimResult(requested=limit)
+                result = claim_messages(
+                    s,
+                    owner=self.owner,
+                    backend=route.backend,
+                    sources=route.sources,
+                    include_unrouted=route.include_unrouted,
+                    primary=plan.primary,
+                    limit=limit,
+                    now=now,
+                    lease_seconds=d.lease_seconds,
+                )
+                if probe and not result.taken:
+                    # Nothing to probe with: keep the slot for the next message that comes.
+                    raise _NothingToProbe
+                return result
+        except _NothingToProbe:
+            return ClaimResult(requested=limit)
 
     async def _send_and_record(self, run: _BackendRun, batch: list[ClaimedMessage]) -> None:
         name = run.route.backend

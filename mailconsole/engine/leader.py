@@ -142,8 +142,10 @@ def acquire_in(
             ins_mod.insert(_T)
             .values(**insert_values)
             .on_conflict_do_nothing(index_elements=["name"])
+            .returning(_T.c.name)
         )
-        acquired = session.execute(ins).rowcount == 1
+        # RETURNING, not rowcount: psycopg reports no usable rowcount for this statement.
+        acquired = session.execute(ins).first() is not None
     return AcquireResult(
         acquired=acquired, holder=_read(session, name, now), new=acquired and held_before is None
     )

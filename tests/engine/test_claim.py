@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import timedelta
 
 from sqlmodel import select
@@ -83,6 +84,7 @@ def test_two_claimers_at_once_never_take_the_same_message(db: Database, clock: F
             if not got:
                 return
             taken[owner] += [m.id for m in got]
+            time.sleep(0.001)  # let the others in: without it one thread may win every race
 
     threads = [threading.Thread(target=claimer, args=(o,)) for o in taken]
     for t in threads:
