@@ -248,7 +248,8 @@ class MailLogsScreen(MailconsoleScreen):
         return " · ".join(parts)
 
     def _update_status(self) -> None:
-        self.query_one("#logs-status", Static).update(Text(self.status_text()))
+        # One fixed-size line: no layout pass on every cursor move.
+        self.query_one("#logs-status", Static).update(Text(self.status_text()), layout=False)
 
     @on(MessageTable.MarksChanged)
     def _marks_changed(self, event: MessageTable.MarksChanged) -> None:

@@ -9,7 +9,9 @@ edge of the window. Rows added at the top shift the cursor and the scroll offset
 amount, so the view does not jump; rows falling out of the far side of the window are dropped.
 
 The widget does no I/O: the screen answers `NeedPage` by fetching a page in a worker and calling
-`add_older` / `add_newer` / `load`. Every cell goes through `safe_text` (never parsed as markup).
+`add_older` / `add_newer` / `load`. Every untrusted cell goes through `sanitize.clean` (the gate
+behind `safe_text`) and becomes a Segment directly: it is never parsed as markup. Rendered lines
+are cached per row, cursor, mark and width, so scrolling redraws only what changed.
 """
 
 from __future__ import annotations
@@ -17,20 +19,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ClassVar, Literal, Protocol
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from mailconsole.clock import format_duration
-from mailconsole.sanitize import safe_text
+from mailconsole.sanitize import clean
 
 Direction = Literal["older", "newer"]
 Edge = Literal["oldest", "newest"]
@@ -92,6 +96,7 @@ def columns_for(width: int) -> list[Column]:
     ]
 
 
+@lru_cache(maxsize=32)
 def layout(width: int) -> list[tuple[Column, int]]:
     """Each column with its width in cells; one space separates columns."""
     cols = columns_for(width)
@@ -113,17 +118,27 @@ def layout(width: int) -> list[tuple[Column, int]]:
     return out
 
 
-def cell_texts(row: RowLike, now: datetime) -> dict[str, Text]:
-    """The untrusted fields of one row as literal Text cells (status carries its own style)."""
+def cell_strings(row: RowLike, now: datetime) -> dict[str, str]:
+    """The fields of one row as display strings; untrusted ones pass through `clean` (the
+    sanitizer behind `safe_text`). They become Segments directly, never parsed as markup."""
     return {
-        "time": Text(age_text(row.created_at, now)),
-        "status": safe_text(row.status),
-        "to": safe_text(_addresses(row.to_addrs)),
-        "subject": safe_text(row.subject),
-        "backend": safe_text(row.backend or row.account or ""),
-        "attempts": Text(str(row.attempts)),
-        "error": safe_text(row.last_error_code or ""),
+        "time": age_text(row.created_at, now),
+        "status": clean(row.status, one_line=True),
+        "to": clean(_addresses(row.to_addrs), one_line=True),
+        "subject": clean(row.subject, one_line=True),
+        "backend": clean(row.backend or row.account or "", one_line=True),
+        "attempts": str(row.attempts),
+        "error": clean(row.last_error_code or "", one_line=True),
     }
+
+
+def fit(text: str, width: int, justify: Literal["left", "right"] = "left") -> str:
+    """`text` in exactly `width` cells: cut with an ellipsis, or padded."""
+    length = cell_len(text)
+    if length > width:
+        return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
+    pad = " " * (width - length)
+    return pad + text if justify == "right" else text + pad
 
 
 class MessageTable(ScrollView, can_focus=True):
@@ -265,6 +280,7 @@ class MessageTable(ScrollView, can_focus=True):
         self.fetching = False
         self._anchor: int | None = None
         self._pending: set[Direction] = set()
+        self._line_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(2000)
 
     # --- data in -------------------------------------------------------------------------------
 
@@ -560,6 +576,10 @@ class MessageTable(ScrollView, can_focus=True):
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"message-table--{name}", partial=True)
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._line_cache.clear()
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self.rich_style
@@ -569,55 +589,61 @@ class MessageTable(ScrollView, can_focus=True):
         if index >= len(self.rows):
             if not self.rows and y == 1:
                 text = "Loading…" if self.fetching else self.empty_text
-                return self._strip(Text(" " + text), width, base + self._style("empty"))
+                style = base + self._style("empty")
+                return Strip([Segment(fit(" " + text, width), style)], width)
             return Strip.blank(width, base)
-        return self._row_line(self.rows[index], index, width, base)
+        row = self.rows[index]
+        marked = self.all_marked or row.id in self.marked
+        is_cursor = index == self.cursor
+        key = (id(row), row.id, marked, is_cursor, width, self.has_focus, self.now, base)
+        strip = self._line_cache.get(key)
+        if strip is None:
+            strip = self._row_line(row, marked, is_cursor, width, base)
+            self._line_cache[key] = strip
+        return strip
 
     def _header_line(self, width: int, base: Style) -> Strip:
-        line = Text()
-        for n, (col, w) in enumerate(layout(width)):
-            if n:
-                line.append(" ")
-            cell = Text(col.label, justify=col.justify)
-            line.append_text(_fit(cell, w, col.justify))
-        return self._strip(line, width, base + self._style("header"))
+        style = base + self._style("header")
+        text = " ".join(fit(col.label, w, col.justify) for col, w in layout(width))
+        return Strip([Segment(fit(text, width), style)], width)
 
-    def _row_line(self, row: RowLike, index: int, width: int, base: Style) -> Strip:
-        marked = self.all_marked or row.id in self.marked
-        cells = cell_texts(row, self.now)
-        status_cls = self.STATUS_CLASS.get(row.status)
-        if status_cls:
-            cells["status"].stylize(self._style(f"status-{status_cls}"))
-        line = Text()
-        for n, (col, w) in enumerate(layout(width)):
-            if n:
-                line.append(" ")
-            if col.key == "mark":
-                line.append("●" if marked else " ")
-                continue
-            line.append_text(_fit(cells[col.key], w, col.justify))
+    def _row_line(
+        self, row: RowLike, marked: bool, is_cursor: bool, width: int, base: Style
+    ) -> Strip:
         style = base
         if marked:
             style = style + self._style("marked")
-        if index == self.cursor:
+        if is_cursor:
             style = style + self._style("cursor")
-        return self._strip(line, width, style)
+            if self.app.no_color:  # without colour the cursor row must still stand out
+                style = style + Style(reverse=True)
+        cells = cell_strings(row, self.now)
+        status_cls = self.STATUS_CLASS.get(row.status)
+        status_style = style + self._style(f"status-{status_cls}") if status_cls else style
+        segments: list[Segment] = []
+        pending: list[str] = []
+        for n, (col, w) in enumerate(layout(width)):
+            if n:
+                pending.append(" ")
+            if col.key == "mark":
+                pending.append("●" if marked else " ")
+            elif col.key == "status":
+                segments.append(Segment("".join(pending), style))
+                segments.append(Segment(fit(cells["status"], w), status_style))
+                pending = []
+            else:
+                pending.append(fit(cells[col.key], w, col.justify))
+        segments.append(Segment("".join(pending), style))
+        return Strip(segments).adjust_cell_length(width, style)
 
-    def _strip(self, line: Text, width: int, style: Style) -> Strip:
-        segments = list(line.render(self.app.console, end=""))
-        return Strip(Segment.apply_style(segments, style)).adjust_cell_length(width, style)
 
-
-def _fit(cell: Text, width: int, justify: Literal["left", "right"]) -> Text:
-    cell = cell.copy()
-    cell.truncate(width, overflow="ellipsis")
-    pad = width - cell.cell_len
-    if pad > 0:
-        if justify == "right":
-            cell = Text(" " * pad) + cell
-        else:
-            cell.append(" " * pad)
-    return cell
-
-
-__all__ = ["Column", "MessageTable", "RowLike", "age_text", "cell_texts", "columns_for", "layout"]
+__all__ = [
+    "Column",
+    "MessageTable",
+    "RowLike",
+    "age_text",
+    "cell_strings",
+    "columns_for",
+    "fit",
+    "layout",
+]
