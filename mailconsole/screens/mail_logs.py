@@ -154,6 +154,7 @@ class MailLogsScreen(MailconsoleScreen):
                 return
             table.fetching = False
             table.now = self.ctx.clock.now()
+            self.detail.message_id = None  # rows may have changed: the pane reloads too
             if edge == "oldest":
                 offset = None if self.total is None else max(0, self.total - len(page.rows))
                 table.load(
@@ -377,7 +378,15 @@ class MailLogsScreen(MailconsoleScreen):
             return
         filter_text = None
         if "flt" in selection:
-            filter_text = selection["flt"].describe() or "no filter (every message)"
+            if selection["flt"].is_empty():
+                self.notify(
+                    "Set a filter first (/, e.g. status:dead err:http_5): a bulk retry never "
+                    "acts on every message",
+                    severity="warning",
+                    markup=False,
+                )
+                return
+            filter_text = selection["flt"].describe()
         start_retry(self, selection, filter_text, after=self._retried)
 
     def _retried(self, count: int) -> None:

@@ -446,3 +446,17 @@ async def test_markup_looking_subjects_are_shown_literally_and_the_app_keeps_run
         assert [r.subject for r in screen.table.rows] == [MARKUP_SUBJECT]
         assert app.is_running
         assert isinstance(app.screen, MailLogsScreen)
+
+
+async def test_all_matching_without_a_filter_is_never_retried(
+    make_logs_app: Callable[..., MailconsoleApp], logs_ctx: AppContext, seeded: list[int]
+) -> None:
+    app = make_logs_app()
+    before = statuses(logs_ctx, seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("M", "r")
+        await settle(pilot)
+        assert isinstance(app.screen, MailLogsScreen)
+        assert any("a bulk retry never acts on every message" in n for n in notices(app))
+    assert statuses(logs_ctx, seeded) == before
