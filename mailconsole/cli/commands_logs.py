@@ -39,7 +39,7 @@ def export_cmd(fmt: str, output: str, **kwargs: Any) -> None:
     ctx = app_context()
     flt = build_filter(ctx, pop_filter(kwargs))
     if output == "-":
-        count = export_messages(ctx, flt, fmt, sys.stdout, destination="stdout")  # type: ignore[arg-type]
+        export_messages(ctx, flt, fmt, sys.stdout, destination="stdout")  # type: ignore[arg-type]
         return
     path = Path(output)
     try:
