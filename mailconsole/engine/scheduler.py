@@ -201,7 +201,7 @@ class EngineScheduler:
         self._stopped = True
         self._stop.set()
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()  # no new runs; shutdown() would cancel the running ones
         pending = [t for t in self._tasks if not t.done()]
         if pending:
             log.info("waiting for %d running job(s) to finish", len(pending))
@@ -210,6 +210,8 @@ class EngineScheduler:
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=5)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
         try:
             released = await asyncio.to_thread(claim.release, self.ctx, self.owner)
             if released:
