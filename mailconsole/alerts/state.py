@@ -189,6 +189,15 @@ def ensure_rows(db: Database, rules: Iterable[str]) -> None:
     names = list(rules)
     if not names:
         return
+    with db.reading() as session:  # the usual case: every row exists, no write lock needed
+        have = set(
+            session.execute(
+                select(AlertState.rule).where(AlertState.rule.in_(names))  # type: ignore[attr-defined]
+            ).scalars()
+        )
+    names = [n for n in names if n not in have]
+    if not names:
+        return
     if db.is_sqlite:
         from sqlalchemy.dialects.sqlite import insert
     else:
@@ -240,16 +249,24 @@ def add_notices(
 
 def claim_orphans(db: Database, *, now: datetime, owner: str, lease_s: float) -> list[int]:
     """Claim pending notices whose lease ran out (their process crashed) for delivery here."""
+    expired = or_(
+        AlertNotification.lease_expires_at.is_(None),  # type: ignore[union-attr]
+        AlertNotification.lease_expires_at <= now,  # type: ignore[operator]
+    )
+    with db.reading() as session:  # the usual case: none, and no write lock taken to learn it
+        if (
+            session.execute(
+                select(AlertNotification.id)
+                .where(AlertNotification.status == "pending", expired)
+                .limit(1)
+            ).first()
+            is None
+        ):
+            return []
     with db.writing() as session:
         stmt = (
             select(AlertNotification.id)
-            .where(
-                AlertNotification.status == "pending",
-                or_(
-                    AlertNotification.lease_expires_at.is_(None),  # type: ignore[union-attr]
-                    AlertNotification.lease_expires_at <= now,  # type: ignore[operator]
-                ),
-            )
+            .where(AlertNotification.status == "pending", expired)
             .order_by(AlertNotification.id)
             .limit(500)
         )
