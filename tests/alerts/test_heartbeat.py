@@ -24,7 +24,7 @@ def test_heartbeat_rule_fires_when_the_leader_stops_and_resolves_when_a_leader_r
     leader = make_ctx(db, clock, alert_config(HEARTBEAT, RECORDER))
     # A viewer (or cron) on another host evaluates; it never leads itself.
     viewer = make_ctx(Database(db.url), clock, alert_config(HEARTBEAT, RECORDER))
-    try_acquire(leader, LEADER, "worker-a:1:abc", ttl_s=30)
+    assert try_acquire(leader, LEADER, "worker-a:1:abc", ttl_s=30).acquired
 
     for _ in range(3):  # a healthy leader renews every 10 s
         evaluate(viewer)
