@@ -296,6 +296,7 @@ def decide(ctx: AppContext) -> _Decision:
         for rule in rules:
             row = rows[rule.name]
             m = measured[rule.name]
+            episode_start = row.since if row.state == FIRING else None
             kind, carried = transition(row, rule, m, now)
             session.add(row)
             if kind is not None and rule.notify:
@@ -308,7 +309,8 @@ def decide(ctx: AppContext) -> _Decision:
                     detail=m.detail,
                     metrics=snap.metrics,
                     now=now,
-                    since=row.since,
+                    # a resolved notice says since when it had been firing
+                    since=episode_start if kind == "resolved" else row.since,
                     suppressed_repeats=carried,
                 )
                 notice = Notice(rule.name, kind, row.level, payload)  # type: ignore[arg-type]

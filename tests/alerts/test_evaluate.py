@@ -59,6 +59,7 @@ def test_failure_rate_breach_fires_once_repeats_after_cooldown_and_resolves_once
         assert evaluate(ctx).rules[0].notice is None
     assert recorder.kinds() == ["firing", "repeat", "resolved"]
     assert recorder.payloads[2]["state"] == "ok"
+    assert recorder.payloads[2]["since"] == first["since"] == first["time"]  # fired at, not now
     assert [n.kind for n in history(ctx)] == ["resolved", "repeat", "firing"]
     assert {n.status for n in history(ctx)} == {"sent"}
 
