@@ -19,6 +19,7 @@ import click
 
 from mailconsole.context import AppContext, open_context
 from mailconsole.errors import MailconsoleError
+from mailconsole.services.export import neutralize_cell as neutralize_cell  # the one CSV rule
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,19 +113,6 @@ def echo_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
             (c if len(c) <= 60 else c[:59] + "…").ljust(w) for c, w in zip(row, widths, strict=True)
         ]
         click.echo("  ".join(cells).rstrip())
-
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
-
-
-def neutralize_cell(value: Any) -> str:
-    """A CSV cell that a spreadsheet will not execute as a formula."""
-    text = (
-        "" if value is None else (value.isoformat() if isinstance(value, datetime) else str(value))
-    )
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
 
 
 def csv_writer(stream: Any) -> Any:
