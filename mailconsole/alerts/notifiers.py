@@ -138,7 +138,19 @@ class SlackNotifier:
     timeout_seconds: float | None = None
 
     async def send(self, payload: Mapping[str, Any], client: httpx.AsyncClient) -> str | None:
-        response = await client.post(self.url, json={"text": slack_text(payload)})
+        try:
+            response = await client.post(self.url, json={"text": slack_text(payload)})
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+            raise NotifyError(
+                f"the Slack webhook URL of {self.name!r} is not a valid https URL: set it again "
+                f"with `mailconsole secrets set {self.name}`",
+                retry=False,
+            ) from None
+        except httpx.HTTPError as exc:
+            # The URL is the secret: it must not reach the history, the logs or the screen.
+            text = _describe(exc).replace(self.url, "<slack webhook url>")
+            retry = isinstance(exc, httpx.TimeoutException | httpx.NetworkError)
+            raise NotifyError(text, retry=retry) from None
         return _http_result(response)
 
 

@@ -61,6 +61,19 @@ def test_slack_gets_a_readable_link_free_message_at_the_secret_url(
     assert "http" not in text and "<" not in text
 
 
+def test_a_broken_slack_url_is_reported_without_revealing_it(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILCONSOLE_SECRET_OPS_SLACK", "https://hooks.slack.test:SECRETTOKEN/T0/B0")
+    ctx = make_ctx(db, clock, alert_config(rule_to("ops-slack"), {"ops-slack": {"type": "slack"}}))
+    add_attempts(ctx, failed=1)
+    (delivery,) = evaluate(ctx).deliveries
+    assert delivery.status == "failed" and delivery.tries == 1  # a bad URL is not retried
+    assert "SECRETTOKEN" not in (delivery.error or "")
+    assert "mailconsole secrets set ops-slack" in (delivery.error or "")
+    assert "SECRETTOKEN" not in str(history(ctx)[0].to_dict())
+
+
 def test_slack_text_escapes_what_slack_would_turn_into_links_or_mentions() -> None:
     text = slack_text({"kind": "firing", "summary": "error <!channel> & <https://evil>"})
     assert "<" not in text and ">" not in text
