@@ -108,6 +108,21 @@ def load_job_modules() -> list[str]:
     return loaded
 
 
+class _QuietOverlap(logging.Filter):
+    """Drop APScheduler's warning for a tick skipped while the job still runs.
+
+    With `max_instances=1` that is the design (a long drain spans many dispatch ticks), not a
+    problem; the listener below notes it at debug level.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+_overlap_filter = _QuietOverlap()
+logging.getLogger("apscheduler.scheduler").addFilter(_overlap_filter)
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return ensure_utc(value) if value is not None else None
 
@@ -358,7 +373,7 @@ class EngineScheduler:
             log.warning("job %s missed its run time (the event loop was busy or asleep)", job)
         elif event.code == EVENT_JOB_MAX_INSTANCES:
             # The previous run is still going (a long drain): this tick is skipped, not queued.
-            log.info("job %s still running: this tick skipped", job)
+            log.debug("job %s still running: this tick skipped", job)
 
     # --- built-in jobs ------------------------------------------------------------------------
 

@@ -195,12 +195,14 @@ async def test_process_now_never_runs_beside_another_dispatch_and_names_the_hold
     enqueue(ctx, 2)
     running = asyncio.create_task(run_dispatch_once(ctx, owner="scheduler"))
     await asyncio.wait_for(backend.entered.wait(), 10)
+    # With nothing due it says so at once, without waiting for the lease.
+    assert (await run_dispatch_once(ctx, owner="console", wait_s=30)).idle
+    enqueue(ctx, 1)
     with pytest.raises(ConflictError, match="already in progress") as err:
         await run_dispatch_once(ctx, owner="console", wait_s=0.3)
     assert "since" in str(err.value)
     backend.gate.set()
     assert (await running).sent == 2
-    enqueue(ctx, 1)
     assert (await run_dispatch_once(ctx, owner="console")).sent == 1  # the lease was released
 
 
