@@ -152,6 +152,7 @@ class EngineScheduler:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
         self._last_waiting_owner: str | None = None
+        self._notified_viewer = False
         d = ctx.config.dispatch
         self.lease_ttl = d.leader_lease_seconds
         builtin = [
@@ -249,6 +250,16 @@ class EngineScheduler:
         """Acquire or renew the leader lease; returns whether this process leads now."""
         if self._stop.is_set():
             return self.is_leader
+        if self.ctx.is_read_only:
+            # A read-only console never leads: it only shows who does.
+            holder = await asyncio.to_thread(leader.current_leader, self.ctx)
+            self.leader = holder
+            owner = holder.owner if holder else None
+            if owner != self._last_waiting_owner or not self._notified_viewer:
+                self._notified_viewer = True
+                self._last_waiting_owner = owner
+                self._notify("waiting", holder)
+            return False
         try:
             result = await asyncio.to_thread(
                 leader.try_acquire, self.ctx, LEADER, self.owner, self.lease_ttl

@@ -240,3 +240,21 @@ async def test_start_outside_an_event_loop_fails_clearly(sqlite_db: Database) ->
 
     with pytest.raises(RuntimeError):
         await asyncio.to_thread(start_in_thread)
+
+
+async def test_a_read_only_console_never_leads_it_only_shows_who_does(sqlite_db: Database) -> None:
+    ctx = ctx_for(sqlite_db)
+    leader_events, viewer_events = Events(), Events()
+    leading = EngineScheduler(ctx, owner="worker", on_leadership=leader_events)
+    leading.start()
+    await leader_events.wait_for("leading")
+    viewer_ctx = ctx_for(sqlite_db)
+    viewer_ctx.read_only = True
+    viewer = EngineScheduler(viewer_ctx, owner="viewer", on_leadership=viewer_events)
+    assert await viewer.heartbeat() is False
+    assert viewer_events.seen == [("waiting", "worker")]
+    await leading.shutdown()
+    assert await viewer.heartbeat() is False  # even with nobody leading
+    assert viewer_events.seen[-1] == ("waiting", None)
+    assert current_leader(ctx) is None
+    await viewer.shutdown()
