@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from mailconsole.campaigns.consent import ConsentResult, evaluate_consent, lists_index
@@ -31,8 +32,15 @@ from mailconsole.campaigns.reviews import (
     reviews_for,
 )
 from mailconsole.campaigns.runner import with_client
-from mailconsole.campaigns.scorecard import Scorecard, build_scorecard, window_start
-from mailconsole.clock import ensure_utc, parse_duration
+from mailconsole.campaigns.scorecard import (
+    Scorecard,
+    build_scorecard,
+    window_start,
+    write_csv,
+    write_json,
+)
+from mailconsole.campaigns.sendtime import parse_send_at as parse_send_at  # for the CLI
+from mailconsole.clock import ensure_utc
 from mailconsole.context import AppContext
 from mailconsole.errors import ConflictError, ValidationError
 from mailconsole.listmonk import (
@@ -45,7 +53,7 @@ from mailconsole.listmonk import (
 )
 from mailconsole.listmonk.models import CAMPAIGN_STATUSES
 from mailconsole.services._readmodel import ReadModel
-from mailconsole.services.audit import operation
+from mailconsole.services.audit import AuditRecord, operation, record
 
 SENT_STATUSES = ("running", "paused", "cancelled", "finished")
 FETCH_ONE_BY_ONE = 20  # more reviewed campaigns than this: re-read the listing with bodies
@@ -228,31 +236,6 @@ def _statuses(status: str | Iterable[str] | None) -> tuple[str, ...]:
                 )
             out.append(part)
     return tuple(dict.fromkeys(out))
-
-
-def parse_send_at(text: str, now: datetime) -> datetime:
-    """When to send: `+2h` / `in 90m` (from now), or a UTC date-time such as `2026-11-21 09:00`,
-    `2026-11-21T09:00Z` or one with an offset. A time without a zone is UTC."""
-    raw = (text or "").strip()
-    if not raw:
-        raise ValidationError("give a send time: e.g. 2026-11-21 09:00 (UTC) or +2h")
-    lowered = raw.lower()
-    if lowered.startswith(("+", "in ")):
-        span = lowered[1:] if lowered.startswith("+") else lowered[3:]
-        try:
-            return now + parse_duration(span.replace(" ", ""))
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-    cleaned = raw.removesuffix("UTC").removesuffix("utc").strip()
-    if cleaned.endswith(("Z", "z")):
-        cleaned = cleaned[:-1] + "+00:00"
-    try:
-        when = datetime.fromisoformat(cleaned.replace(" ", "T", 1))
-    except ValueError:
-        raise ValidationError(
-            f"send time {raw!r}: use YYYY-MM-DD HH:MM (UTC), an ISO time with a zone, or +2h"
-        ) from None
-    return ensure_utc(when)
 
 
 def _list_infos(campaign: Campaign, lists: dict[int, MailingList]) -> tuple[ListInfo, ...]:
@@ -738,6 +721,43 @@ def scorecard(ctx: AppContext, campaign_id: int | str, until: datetime | None = 
         return build_scorecard(campaign, start_at, end, views, clicks, bounces)
 
     return with_client(ctx, work)
+
+
+def export_scorecards(
+    ctx: AppContext,
+    campaign_ids: Sequence[int | str],
+    fmt: str,
+    path: str | Path,
+    until: datetime | None = None,
+) -> Path:
+    """Write the scorecards of these campaigns to a file (CSV neutralised, or JSON).
+
+    Audited as an export (the data leaves the console) but allowed in read-only mode, like
+    every export: it changes nothing.
+    """
+    if fmt not in ("csv", "json"):
+        raise ValidationError(f"scorecard format {fmt!r}: use csv or json")
+    ids = [_campaign_id(i) for i in campaign_ids]
+    target = Path(path).expanduser()
+    rec = AuditRecord(
+        action="export",
+        target={"what": "campaign scorecard", "campaigns": ids, "format": fmt,
+                "destination": str(target)},
+    )  # fmt: skip
+    try:
+        cards = [scorecard(ctx, cid, until=until) for cid in ids]
+        try:
+            with target.open("w", encoding="utf-8", newline="") as out:
+                (write_csv if fmt == "csv" else write_json)(cards, out)
+        except OSError as exc:
+            raise ValidationError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except Exception as exc:
+        rec.outcome, rec.detail = "failed", str(exc)
+        record(ctx, rec)
+        raise
+    rec.count = len(cards)
+    record(ctx, rec)
+    return target
 
 
 def readiness(ctx: AppContext, campaign_id: int | str) -> Governance:

@@ -56,6 +56,7 @@ SCREENS: list[ScreenSpec] = [
                "screen.providers", "Providers", "Accounts, circuits, outages, fallback switch", 70),
     ScreenSpec("audit", "u", "Audit log", "mailconsole.screens.audit:AuditScreen",
                "screen.audit", "Audit", "Who did what, when, to how many messages", 80),
+    ScreenSpec("campaigns", "c", "Campaigns & approvals", "mailconsole.screens.campaigns:CampaignsScreen", "screen.campaigns", "Campaigns", "Listmonk campaigns: approvals, consent check, test send, schedule, scorecard", 90),
 ]  # fmt: skip
 
 
