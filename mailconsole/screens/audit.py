@@ -81,11 +81,11 @@ def audit_row(row: audit.AuditView, now: datetime) -> tuple[Text, ...]:
     outcome_style = "" if row.outcome == "ok" else "bold"
     return (
         Text(stamp(row.at)),
-        safe_text(row.actor, max_len=20),
-        safe_text(row.action, max_len=24),
-        safe_text(target_text(row.target), max_len=40),
-        Text("—" if row.count is None else f"{row.count:,}", justify="right"),
+        safe_text(row.actor, max_len=16),
+        safe_text(row.action, max_len=20),
         safe_text(row.outcome, style=outcome_style),
+        Text("—" if row.count is None else f"{row.count:,}", justify="right"),
+        safe_text(target_text(row.target), max_len=36),
         safe_text(row.reason or "", max_len=40),
     )
 
@@ -118,6 +118,7 @@ class AuditScreen(MailconsoleScreen):
     """The audit trail, newest first, with a filter bar."""
 
     SCREEN_TITLE = "Audit log"
+    AUTO_FOCUS = "#audit-table"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", id="audit.filter"),
@@ -142,9 +143,8 @@ class AuditScreen(MailconsoleScreen):
 
     def on_mount(self) -> None:
         self.query_one("#audit-table", DataTable).add_columns(
-            "When (UTC)", "Actor", "Action", "Target", "Count", "Outcome", "Reason"
+            "When (UTC)", "Actor", "Action", "Outcome", "Count", "Target", "Reason"
         )
-        self.query_one("#audit-table", DataTable).focus()
 
     def reload(self) -> None:
         self.call_service(

@@ -29,7 +29,7 @@ from mailconsole.services import metrics
 from mailconsole.services.metrics import DashboardSnapshot
 from mailconsole.widgets.health_card import LEVEL_WORDS, CardData, HealthCard
 from mailconsole.widgets.sparkline import sparkline
-from mailconsole.widgets.timefmt import ago, percent
+from mailconsole.widgets.timefmt import ago, next_attempt_text, percent
 
 CARDS: tuple[tuple[str, str, str], ...] = (
     # id, title, tooltip
@@ -85,9 +85,7 @@ def build_cards(snap: DashboardSnapshot, now: datetime) -> dict[str, CardData]:
     cards["backlog"] = CardData(
         value=Text(f"{s.queue_backlog:,} messages"),
         lines=(
-            _dim(f"next attempt {ago(s.next_attempt_at, now)}")
-            if s.next_attempt_at
-            else _dim("nothing waiting"),
+            _dim(next_attempt_text(s.next_attempt_at, now)),
             _line(
                 *(
                     [safe_text(f"{b.name} {b.backlog:,}  ") for b in busiest]
@@ -129,10 +127,7 @@ def build_cards(snap: DashboardSnapshot, now: datetime) -> dict[str, CardData]:
         cards["outage"] = CardData(
             value=_line(safe_text(out.backend), f"  {state}"),
             lines=(
-                _dim(
-                    f"{ago(out.started_at, now)}, "
-                    f"{'for' if out.open else 'lasted'} {format_duration(out.duration_s)}"
-                ),
+                _dim(f"{ago(out.started_at, now)} for {format_duration(out.duration_s)}"),
                 _line(
                     safe_text(out.first_error_code or "?", style="bold"),
                     " ",
@@ -157,7 +152,7 @@ def build_cards(snap: DashboardSnapshot, now: datetime) -> dict[str, CardData]:
             beat,
             _dim(
                 ("PAUSED · " if s.paused else "")
-                + f"last {ago(snap.last_dispatch, now)} · next {ago(snap.next_dispatch, now)}"
+                + f"ran {ago(snap.last_dispatch, now)} · next {ago(snap.next_dispatch, now).removeprefix('in ')}"
             ),
         ),
         level=sched_level,
@@ -182,12 +177,13 @@ def provider_rows(snap: DashboardSnapshot, now: datetime) -> list[tuple[Text, ..
         circuit = Text("OPEN", style="bold") if p.circuit == "open" else Text("closed")
         if p.open_outage is not None:
             circuit.append(" outage", style="bold")
+        if p.paused:
+            circuit.append(" PAUSED", style="bold")
         rows.append(
             (
                 safe_text(p.name),
                 Text(p.role or "—"),
                 circuit,
-                Text("PAUSED", style="bold") if p.paused else Text("no"),
                 health,
                 Text(percent(p.failure_rate_24h)),
                 Text(f"{p.backlog:,}"),
@@ -256,9 +252,7 @@ class DashboardScreen(MailconsoleScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#providers-table", DataTable)
-        table.add_columns(
-            "Account", "Role", "Circuit", "Paused", "Health", "Fail 24h", "Backlog", "Quota"
-        )
+        table.add_columns("Account", "Role", "Circuit", "Health", "Fail 24h", "Backlog", "Quota")
 
     # --- refresh loop ---------------------------------------------------------------------
 

@@ -70,14 +70,14 @@ def circuit_text(p: ProviderView) -> Text:
 def account_row(p: ProviderView, now: datetime) -> tuple[Text, ...]:
     return (
         safe_text(p.name),
-        safe_text(p.type),
         Text(p.role or "—"),
         circuit_text(p),
         Text("PAUSED", style="bold") if p.paused else Text("no"),
-        Text(p.credential.source, style="bold" if p.credential.source == "missing" else ""),
         health_text(p, now),
         Text(percent(p.failure_rate_24h)),
         Text(f"{p.backlog:,}", justify="right"),
+        Text(p.credential.source, style="bold" if p.credential.source == "missing" else ""),
+        safe_text(p.type),
         quota_text(p),
     )
 
@@ -154,8 +154,8 @@ class ProvidersScreen(MailconsoleScreen):
 
     def on_mount(self) -> None:
         self.query_one("#accounts", DataTable).add_columns(
-            "Account", "Type", "Role", "Circuit", "Paused", "Secret", "Health", "Fail 24h",
-            "Backlog", "Quota",
+            "Account", "Role", "Circuit", "Paused", "Health", "Fail 24h", "Backlog", "Secret",
+            "Type", "Quota",
         )  # fmt: skip
         self.query_one("#outages", DataTable).add_columns(
             "Account", "Started", "Ago", "Duration", "Kind", "First error", "Message"

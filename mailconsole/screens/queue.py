@@ -23,7 +23,7 @@ from mailconsole.screens.base import MailconsoleScreen
 from mailconsole.services import logs, metrics, operations
 from mailconsole.services.filters import MessageFilter
 from mailconsole.services.metrics import QShape, QueueStatus
-from mailconsole.widgets.timefmt import ago
+from mailconsole.widgets.timefmt import ago, next_attempt_text
 
 OLDEST_LIMIT = 20
 
@@ -49,7 +49,7 @@ def summary_text(status: QueueStatus, now: datetime) -> Text:
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append(f"Backlog {status.queue_backlog:,}", style="bold")
     out.append(f" · oldest {format_duration(status.oldest_queue_age_s)}")
-    out.append(f" · next attempt {ago(status.next_attempt_at, now)}")
+    out.append(f" · {next_attempt_text(status.next_attempt_at, now)}")
     if status.paused:
         out.append("  DISPATCH PAUSED", style="bold reverse")
     else:
@@ -139,12 +139,16 @@ class QueueScreen(MailconsoleScreen):
             )
         oldest = self.query_one("#oldest", DataTable)
         oldest.clear()
-        for msg in view.oldest:
+        for msg in reversed(view.oldest):  # the page lists newest first: oldest on top
             oldest.add_row(
                 Text(str(msg.id)),
                 Text(format_duration((now - msg.created_at).total_seconds())),
                 Text(str(msg.attempts), justify="right"),
-                Text(ago(msg.next_attempt_at, now) if msg.next_attempt_at else "due"),
+                Text(
+                    ago(msg.next_attempt_at, now)
+                    if msg.next_attempt_at and msg.next_attempt_at > now
+                    else "due"
+                ),
                 safe_text(msg.recipient_domain, max_len=24),
                 safe_text(msg.last_error_code or "—"),
             )

@@ -107,7 +107,7 @@ class TrendScreen(MailconsoleScreen):
         plt = volume.plt
         plt.clear_figure()
         plt.title(f"Attempts per {unit} (bars) and failure rate % (line, right axis)")
-        plt.bar(xs, [b.attempts for b in trend.buckets], marker="sd", label="attempts")
+        plt.bar(xs, [b.attempts for b in trend.buckets], marker="sd", width=0.6, label="attempts")
         plt.plot(
             xs,
             [round(b.rate * 100, 2) for b in trend.buckets],

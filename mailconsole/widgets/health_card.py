@@ -42,6 +42,9 @@ class HealthCard(Widget, can_focus=True):
     HealthCard.-warning { border: round $warning; }
     HealthCard.-critical { border: round $error; }
     HealthCard:focus { border: double $accent; background: $boost; }
+    HealthCard.-ok:focus { border: double $success; }
+    HealthCard.-warning:focus { border: double $warning; }
+    HealthCard.-critical:focus { border: double $error; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [

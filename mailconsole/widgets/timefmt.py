@@ -30,3 +30,12 @@ def percent(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "—"
     return f"{value * 100:.{digits}f}%"
+
+
+def next_attempt_text(when: datetime | None, now: datetime) -> str:
+    """The queue's next attempt: `next attempt in 40s`, or `due now` when it is overdue."""
+    if when is None:
+        return "nothing waiting"
+    if ensure_utc(when) <= ensure_utc(now):
+        return "next attempt: due now"
+    return f"next attempt {ago(when, now)}"

@@ -48,3 +48,26 @@ def demo_ctx(tmp_path: Path, clock: FakeClock, messages: int = 3000, **kwargs: A
     """A demo database (seeded, on the fake clock) as the tests' realistic fixed data."""
     result = build_demo(tmp_path / "demo.db", messages=messages, clock=clock, **kwargs)
     return demo_context(result, clock=clock).with_actor(Actor(name="tester", interface="console"))
+
+
+def mark_leader(ctx: AppContext, owner: str = "worker@ops-1:4242") -> None:
+    """Record that `owner` leads the scheduler and ran a dispatch 2 s ago (next in 3 s)."""
+    from datetime import timedelta
+
+    from mailconsole.engine.leader import LEADER, try_acquire
+    from mailconsole.store.models import JobRun
+
+    now = ctx.clock.now()
+    assert try_acquire(ctx, LEADER, owner, 30).acquired
+    with ctx.db.writing() as session:
+        session.add(
+            JobRun(
+                job="dispatch",
+                owner=owner,
+                started_at=now - timedelta(seconds=3),
+                finished_at=now - timedelta(seconds=2),
+                next_run_at=now + timedelta(seconds=3),
+                outcome="ok",
+                summary={"sent": 12},
+            )
+        )
