@@ -74,13 +74,13 @@ def run_app(ctx: AppContext, *, run_scheduler: bool = True, scheduler_factory: A
 
 
 def run_console(state: CliState) -> None:
-    if not sys.stdout.isatty():
-        fail("the console needs a terminal; for scripts use the subcommands (see --help)", 2)
     try:
         ctx = console_context(state)
     except MailconsoleError as exc:
         fail(str(exc), exc.exit_code)
         return
+    if not sys.stdout.isatty():
+        fail("the console needs a terminal; for scripts use the subcommands (see --help)", 2)
     code = run_app(ctx)
     if code:
         raise click.exceptions.Exit(code)
