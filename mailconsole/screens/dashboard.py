@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.timer import Timer
@@ -49,6 +49,7 @@ CARD_TARGETS: dict[str, tuple[str, ...]] = {
     "dead_letters": ("dead", "logs"),
     "outage": ("providers",),
     "scheduler": ("queue",),
+    "alerts": ("alerts",),
 }
 DEAD_LETTER_FILTER = "status:dead"
 
@@ -76,7 +77,10 @@ def change_text(now: float, before: float) -> str:
     return f"{arrow} {delta:+.1f} pt vs prev 24h"
 
 
-def build_cards(snap: DashboardSnapshot, now: datetime) -> dict[str, CardData]:
+def build_cards(
+    snap: DashboardSnapshot, now: datetime, own_owner: str | None = None
+) -> dict[str, CardData]:
+    """Card contents; `own_owner` is this console's scheduler id (to say "this console")."""
     s = snap.status
     lv = snap.levels
     cards: dict[str, CardData] = {}
@@ -141,7 +145,12 @@ def build_cards(snap: DashboardSnapshot, now: datetime) -> dict[str, CardData]:
         who = Text("no leader")
         beat = _dim("no process runs the jobs")
     else:
-        who = _line(safe_text(leader.owner), " (stale)" if leader.stale else "")
+        mine = own_owner is not None and leader.owner == own_owner
+        who = _line(
+            safe_text(leader.owner),
+            " (stale)" if leader.stale else "",
+            Text(" this console", style="dim") if mine else "",
+        )
         beat = _dim(f"heartbeat {ago(leader.heartbeat_at, now)}")
     sched_level = lv.get("leader", "ok")
     if s.paused and sched_level == "ok":
@@ -193,26 +202,33 @@ def provider_rows(snap: DashboardSnapshot, now: datetime) -> list[tuple[Text, ..
     return rows
 
 
+ALERT_WORDS = {"critical": "CRIT", "warning": "WARN", "acknowledged": "ACK", "silenced": "SILENCED"}
+
+
 def alert_lines(alerts: Iterable[Any], now: datetime) -> list[Text]:
-    """Active alerts, worst first; fields are read defensively (the alerts layer is optional)."""
+    """Active alerts, worst first, as the alerts service orders them; fields are read
+    defensively (the alerts layer is optional)."""
     lines = []
     for alert in alerts:
-        state = str(getattr(alert, "state", "firing"))
-        word = "CRIT" if state in ("firing", "critical") else "WARN"
+        status = str(getattr(alert, "status", None) or getattr(alert, "level", None) or "critical")
         line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(f"{word} ", style="bold")
-        line.append(safe_text(getattr(alert, "rule", "?")))
-        value = getattr(alert, "value", None)
-        threshold = getattr(alert, "threshold", None)
+        line.append(f"{ALERT_WORDS.get(status, status.upper()):<4} ", style="bold")
+        line.append(safe_text(getattr(alert, "rule", "?"), style="bold"))
+        value = getattr(alert, "value_text", None) or getattr(alert, "value", None)
+        threshold = getattr(alert, "threshold_text", None) or getattr(alert, "threshold", None)
         if value is not None:
-            line.append(f"  {value:g}" if isinstance(value, int | float) else f"  {value}")
+            line.append("  ")
+            line.append(safe_text(value))
             if threshold is not None:
-                line.append(f" ≥ {threshold:g}" if isinstance(threshold, int | float) else "")
+                line.append(" ≥ ")
+                line.append(safe_text(threshold))
         since = getattr(alert, "since", None)
         if isinstance(since, datetime):
             line.append(f"  since {ago(since, now)}", style="dim")
-        if getattr(alert, "acked_by", None):
-            line.append("  acked", style="dim")
+        acked = getattr(alert, "acked_by", None)
+        if acked:
+            line.append("  acked by ", style="dim")
+            line.append(safe_text(acked, style="dim"))
         lines.append(line)
     return lines
 
@@ -303,7 +319,9 @@ class DashboardScreen(MailconsoleScreen):
         self.snapshot = snap
         self._last_error = None
         now = self.ctx.clock.now()
-        for card_id, data in build_cards(snap, now).items():
+        scheduler = getattr(self.app, "scheduler", None)
+        own = getattr(scheduler, "owner", None) if scheduler is not None else None
+        for card_id, data in build_cards(snap, now, own).items():
             self.query_one(f"#{card_id}", HealthCard).data = data
         status = Text(no_wrap=True, overflow="ellipsis")
         status.append(
@@ -340,6 +358,10 @@ class DashboardScreen(MailconsoleScreen):
     @on(HealthCard.Opened)
     async def _open_card(self, event: HealthCard.Opened) -> None:
         await self.open_detail(event.card_id)
+
+    @on(events.Click, "#alerts, #alerts-title")
+    async def _open_alerts(self) -> None:
+        await self.open_detail("alerts")
 
     @on(DataTable.RowSelected, "#providers-table")
     async def _open_provider(self) -> None:

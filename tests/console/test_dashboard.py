@@ -152,3 +152,27 @@ async def test_auto_refresh_never_overlaps_and_stops_under_a_dialog(
         assert calls > before, "closing the dialog resumes the refreshes"
         assert isinstance(app.screen, DashboardScreen)
         assert notifications(app) == []
+
+
+async def test_dashboard_lists_firing_alerts_and_a_click_opens_the_alerts_screen(
+    console_ctx: AppContext, make_app: MakeApp
+) -> None:
+    from mailconsole.alerts.service import evaluate
+    from tests.console.conftest import console_config
+
+    console_ctx.config = console_config(
+        alerts={"rules": {"backlog-high": {"metric": "queue_backlog", "threshold": 2}}}
+    )
+    for n in range(3):
+        enqueue(console_ctx, {"to": f"u{n}@example.com", "subject": "Hi", "text": "x"})
+    evaluate(console_ctx)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        line = next(x for x in screen_text(app).splitlines() if "backlog-high" in x)
+        assert line.split()[:2] == ["CRIT", "backlog-high"]
+        assert "≥" in line
+        if has_mode("alerts"):
+            await pilot.click("#alerts")
+            await settle(pilot)
+            assert app.current_mode == "alerts"
