@@ -1,7 +1,7 @@
 """The console: a Textual App whose top-level screens are modes taken from the screen registry.
 
 The app itself only wires things together: the AppContext (every screen calls services with
-it), the modes and their keys from `mailconsole.screens.SCREENS`, the user's keymap, the help
+it), the modes and their keys from the registry in `mailconsole.screens`, the user's keymap, the help
 screen, the command palette, and, when asked, the engine's scheduler in the app's own loop.
 The CLI and the tests both build it with `build_app(...)`.
 """

@@ -47,6 +47,8 @@ def configure_logging(path: Path | None = None) -> Path | None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # APScheduler logs every job run at INFO: keep its warnings (missed, failed jobs) only.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return path
 
 

@@ -147,9 +147,7 @@ class AuditScreen(MailconsoleScreen):
         )
 
     def reload(self) -> None:
-        self.call_service(
-            load_audit, self.filter, done=self.show_rows, group="audit", description="Audit log"
-        )
+        self.load(load_audit, self.filter, done=self.show_rows)
 
     def show_rows(self, rows: list[audit.AuditView]) -> None:
         self.rows = rows

@@ -159,6 +159,8 @@ class MailconsoleScreen(ServiceWorkers, Screen[None]):
     """
 
     SCREEN_TITLE: ClassVar[str] = ""
+    AUTO_REFRESH: ClassVar[bool] = False
+    """Reload every `app.refresh_seconds` while shown (call `loaded()` when a load ends)."""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "reload", "Refresh", id="screen.refresh"),
     ]
@@ -180,6 +182,58 @@ class MailconsoleScreen(ServiceWorkers, Screen[None]):
 
     def action_reload(self) -> None:
         self.reload()
+
+    # --- auto-refresh: the next load is scheduled only when the current one has ended -------
+
+    def loaded(self) -> None:
+        """A load ended (success or failure): schedule the next one if this screen refreshes
+        on its own. Refreshes never overlap, and none runs while another screen or a dialog is
+        showing (showing this screen again reloads it)."""
+        self.cancel_refresh()
+        seconds = getattr(self.app, "refresh_seconds", 0)
+        if self.AUTO_REFRESH and seconds and self.is_attached:
+            self.__dict__["_refresh_timer"] = self.set_timer(seconds, self._refresh_tick)
+
+    def load(
+        self, func: Callable[..., Any], *args: Any, done: Done, description: str = ""
+    ) -> Worker[Any]:
+        """Load the screen's data: `done(result)` renders it; a failure is notified once per
+        distinct message (not at every refresh); either way the next refresh is scheduled."""
+        self.cancel_refresh()
+
+        def rendered(result: Any) -> None:
+            self.__dict__["_last_load_error"] = None
+            try:
+                done(result)
+            finally:
+                self.loaded()
+
+        def failed(exc: BaseException) -> None:
+            message = describe_error(exc)[1]
+            if self.__dict__.get("_last_load_error") != message:
+                self.__dict__["_last_load_error"] = message
+                notify_error(self, exc, description or self.SCREEN_TITLE)
+            self.loaded()
+
+        return self.call_service(
+            func,
+            *args,
+            done=rendered,
+            failed=failed,
+            group=f"load-{type(self).__name__}",
+            description=description or self.SCREEN_TITLE,
+            notify=False,
+        )
+
+    def cancel_refresh(self) -> None:
+        timer = self.__dict__.pop("_refresh_timer", None)
+        if timer is not None:
+            timer.stop()
+
+    def _refresh_tick(self) -> None:
+        self.__dict__.pop("_refresh_timer", None)
+        if self.app.screen is self:
+            self.reload()
 
     @on(events.ScreenResume)
     def _mc_resumed(self) -> None:

@@ -17,7 +17,6 @@ from rich.text import Text
 from textual import events, on
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static
 
@@ -240,6 +239,7 @@ class DashboardScreen(MailconsoleScreen):
     """Health cards, providers, active alerts and the scheduler, refreshed on their own."""
 
     SCREEN_TITLE = "Dashboard"
+    AUTO_REFRESH = True
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "reload", "Refresh", id="screen.refresh"),
@@ -249,7 +249,6 @@ class DashboardScreen(MailconsoleScreen):
         super().__init__()
         self.snapshot: DashboardSnapshot | None = None
         self._loading = False
-        self._timer: Timer | None = None
         self._last_error: str | None = None
 
     def compose_body(self) -> Iterable[Widget]:
@@ -273,9 +272,7 @@ class DashboardScreen(MailconsoleScreen):
     # --- refresh loop ---------------------------------------------------------------------
 
     def reload(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
+        self.cancel_refresh()
         if self._loading:
             return
         self._loading = True
@@ -290,15 +287,7 @@ class DashboardScreen(MailconsoleScreen):
 
     def _schedule_next(self) -> None:
         self._loading = False
-        seconds = getattr(self.app, "refresh_seconds", 0)
-        if seconds and self.is_attached:
-            self._timer = self.set_timer(seconds, self._tick)
-
-    def _tick(self) -> None:
-        self._timer = None
-        # Not the active screen (another mode, or a dialog over us): stop; showing again reloads.
-        if self.app.screen is self:
-            self.reload()
+        self.loaded()
 
     def _load_failed(self, exc: BaseException) -> None:
         title, message, _ = describe_error(exc)

@@ -129,6 +129,7 @@ class ProvidersScreen(MailconsoleScreen):
     """Accounts, circuits, credentials, outages; pause, reset circuit, fallback."""
 
     SCREEN_TITLE = "Providers"
+    AUTO_REFRESH = True
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "toggle_pause", "Pause/Resume account", id="providers.pause_toggle"),
@@ -162,9 +163,7 @@ class ProvidersScreen(MailconsoleScreen):
         )
 
     def reload(self) -> None:
-        self.call_service(
-            load_providers, done=self.show_data, group="providers", description="Providers"
-        )
+        self.load(load_providers, done=self.show_data)
 
     def show_data(self, data: ProvidersData) -> None:
         self.data = data

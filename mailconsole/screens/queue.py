@@ -86,6 +86,7 @@ class QueueScreen(MailconsoleScreen):
     """The backlog by domain and age; process the queue now; pause or resume dispatch."""
 
     SCREEN_TITLE = "Queue"
+    AUTO_REFRESH = True
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "process_now", "Process now", id="queue.process_now"),
@@ -113,7 +114,7 @@ class QueueScreen(MailconsoleScreen):
         )
 
     def reload(self) -> None:
-        self.call_service(load_queue, done=self.show_view, group="queue-load", description="Queue")
+        self.load(load_queue, done=self.show_view)
 
     def show_view(self, view: QueueView) -> None:
         self.view = view

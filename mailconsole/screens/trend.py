@@ -64,6 +64,7 @@ class TrendScreen(MailconsoleScreen):
     """Failure rate and volume, per hour or per day, by error code."""
 
     SCREEN_TITLE = "Failure trend"
+    AUTO_REFRESH = True
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "toggle_window", "24h/7d", id="trend.window"),
@@ -84,9 +85,7 @@ class TrendScreen(MailconsoleScreen):
             yield PlotextPlot(id="codes-plot")
 
     def reload(self) -> None:
-        self.call_service(
-            load_trend, self.window, done=self.show_trend, group="trend", description="Trend"
-        )
+        self.load(load_trend, self.window, done=self.show_trend)
 
     def watch_window(self) -> None:
         self.reload()

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from textual.widgets import DataTable
 
 from mailconsole.app import MailconsoleApp
 from mailconsole.clock import FakeClock
 from mailconsole.context import AppContext
 from mailconsole.engine.enqueue import enqueue
+from mailconsole.errors import StoreError
 from mailconsole.screens.queue import QueueScreen
 from mailconsole.services import audit, metrics
 from mailconsole.widgets.dialogs import ConfirmDialog
@@ -130,3 +132,27 @@ async def test_retrying_messages_show_their_next_attempt(
         row = [str(c) for c in app.screen.query_one("#oldest", DataTable).get_row_at(0)]
         assert row[2:4] == ["2", "in 4m 00s"]
         assert row[5] == "http_429"
+
+
+async def test_queue_refreshes_on_its_own_and_reports_a_failure_once(
+    console_ctx: AppContext, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(initial_mode="queue", refresh_seconds=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "Backlog 0" in screen_text(app)
+        enqueue(console_ctx, {"to": "a@gmail.com", "subject": "s", "text": "t"})
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if "Backlog 1" in screen_text(app):
+                break
+        assert "Backlog 1" in screen_text(app)
+
+        def down(ctx: AppContext, **kwargs: object) -> None:
+            raise StoreError("cannot open the database: disk I/O error")
+
+        monkeypatch.setattr(metrics, "qshape", down)
+        await pilot.pause(0.6)  # several refresh periods
+        shown = [n for n in notifications(app) if "disk I/O error" in n]
+        assert len(shown) == 1
+        assert app.is_running
