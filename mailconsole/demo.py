@@ -154,19 +154,21 @@ def _toml_value(value: Any) -> str:
     return f'"{text}"'
 
 
-def to_toml(data: dict[str, Any], prefix: str = "") -> str:
+def to_toml(data: dict[str, Any]) -> str:
     """Enough TOML for the demo config (tables of scalars and lists)."""
-    scalars = [(k, v) for k, v in data.items() if not isinstance(v, dict)]
-    tables = [(k, v) for k, v in data.items() if isinstance(v, dict)]
-    lines = [f"{k} = {_toml_value(v)}" for k, v in scalars]
-    for key, table in tables:
+    return "\n".join(_toml_lines(data, "")).strip("\n")
+
+
+def _toml_lines(data: dict[str, Any], prefix: str) -> list[str]:
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for key, table in data.items():
+        if not isinstance(table, dict):
+            continue
         name = f"{prefix}{key}"
         if any(not isinstance(v, dict) for v in table.values()):
             lines += ["", f"[{name}]"]
-        body = to_toml(table, prefix=f"{name}.")
-        if body:
-            lines.append(body)
-    return "\n".join(lines).strip("\n")
+        lines += _toml_lines(table, f"{name}.")
+    return lines
 
 
 # --- generation -----------------------------------------------------------------------------------

@@ -121,6 +121,7 @@ class QueueScreen(MailconsoleScreen):
         now = self.ctx.clock.now()
         self.query_one("#queue-summary", Static).update(summary_text(view.status, now))
         table = self.query_one("#qshape", DataTable)
+        shape_cursor = table.cursor_row
         table.clear(columns=True)
         table.add_column("Domain", key="domain")
         table.add_column(Text("Total", justify="right"), key="total")
@@ -139,6 +140,7 @@ class QueueScreen(MailconsoleScreen):
                 *([Text("")] * (len(view.shape.labels) + 1)),
             )
         oldest = self.query_one("#oldest", DataTable)
+        oldest_cursor = oldest.cursor_row
         oldest.clear()
         for msg in reversed(view.oldest):  # the page lists newest first: oldest on top
             oldest.add_row(
@@ -153,6 +155,10 @@ class QueueScreen(MailconsoleScreen):
                 safe_text(msg.recipient_domain, max_len=24),
                 safe_text(msg.last_error_code or "—"),
             )
+        # An auto-refresh keeps the user's place in both tables.
+        for widget, row in ((table, shape_cursor), (oldest, oldest_cursor)):
+            if widget.row_count:
+                widget.move_cursor(row=min(max(row, 0), widget.row_count - 1), animate=False)
 
     # --- actions ------------------------------------------------------------------------------
 

@@ -142,3 +142,12 @@ def test_console_start_up_errors_are_one_line_and_an_exit_code(tmp_path: Path) -
     assert missing.exit_code == 78 and "does not exist" in missing.output
     no_tty = CliRunner().invoke(cli, ["--database-url", f"sqlite:///{tmp_path / 'x.db'}"])
     assert no_tty.exit_code == 2 and "needs a terminal" in no_tty.output
+
+
+def test_the_demo_config_file_round_trips_through_toml(tmp_path: Path) -> None:
+    import tomllib
+
+    from mailconsole.demo import demo_config_data, to_toml
+
+    data = demo_config_data(tmp_path / "demo.db", 7)
+    assert tomllib.loads(to_toml(data)) == data
