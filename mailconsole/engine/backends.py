@@ -20,6 +20,7 @@ import httpx
 
 from mailconsole.backend_api import Backend, BackendContext, HealthStatus, Quota, load_backend_class
 from mailconsole.context import AppContext
+from mailconsole.engine.ratelimit import TokenBucket
 from mailconsole.errors import ConfigError, MailconsoleError, SecretError
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class BackendRegistry:
         self._built: dict[str, Backend] = {}
         self._http: httpx.AsyncClient | None = None
         self._retired: list[Backend] = []
+        self._buckets: dict[str, TokenBucket] = {}
 
     @property
     def names(self) -> list[str]:
@@ -84,6 +86,13 @@ class BackendRegistry:
             raise ConfigError(
                 f"account {name!r} ({account.type}) could not be built: {type(exc).__name__}: {exc}"
             ) from None
+
+    def bucket(self, name: str, rate: float | None) -> TokenBucket:
+        """The account's rate limiter, kept across dispatch runs so the rate holds between them."""
+        bucket = self._buckets.get(name)
+        if bucket is None or bucket.rate != rate:
+            bucket = self._buckets[name] = TokenBucket(rate, self.ctx.clock)
+        return bucket
 
     def invalidate(self, name: str) -> None:
         """Forget the built backend so the next `get` builds it afresh (new secret, new options)."""

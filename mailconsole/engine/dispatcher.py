@@ -328,7 +328,8 @@ class _Run:
                 if backend is None:
                     continue
                 limits = backend.limits
-                runs.append(_BackendRun(route, backend, TokenBucket(limits.rate_per_second, clock)))
+                bucket = self.registry.bucket(route.backend, limits.rate_per_second)
+                runs.append(_BackendRun(route, backend, bucket))
             await asyncio.gather(*(self._drive(r, plan) for r in runs))
             return self.report
         finally:
@@ -380,9 +381,8 @@ class _Run:
             return
         self.report.probes += 1
         log.info("%s: probing with message %s", route.backend, claim.messages[0].id)
-        run = _BackendRun(
-            route, backend, TokenBucket(backend.limits.rate_per_second, self.ctx.clock)
-        )
+        bucket = self.registry.bucket(route.backend, backend.limits.rate_per_second)
+        run = _BackendRun(route, backend, bucket)
         await self._send_and_record(run, claim.messages)
 
     async def _drive(self, run: _BackendRun, plan: RoutingPlan) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from mailconsole.backend_api import Outcome, OutgoingMessage, SendResult
 from mailconsole.clock import FakeClock
+from mailconsole.engine.backends import BackendRegistry
 from mailconsole.engine.backoff import nominal_delay
 from mailconsole.engine.dispatcher import run_dispatch_once
 from mailconsole.errors import ConflictError, ReadOnlyError
@@ -170,6 +171,20 @@ async def test_rate_per_second_spreads_the_sends_over_time(db: Database, clock: 
     # 40 messages at 10/s with a one-second burst: the last batch leaves after ≥ 3 s.
     assert backend.call_times[-1] - start >= 3.0 - 1e-6
     assert clock.monotonic() - start <= 4.0 + 1e-6
+
+
+async def test_the_rate_holds_across_runs_that_share_a_registry(
+    db: Database, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend("main", batch_size=10, rate_per_second=10, clock=clock)
+    ctx = make_ctx(db, clock, engine_config(), main=backend)
+    registry = BackendRegistry(ctx)
+    enqueue(ctx, 10)
+    await run_dispatch_once(ctx, registry=registry)
+    enqueue(ctx, 10)
+    await run_dispatch_once(ctx, registry=registry)
+    # The first ten used the whole one-second burst; the next ten wait for it to refill.
+    assert backend.call_times[1] - backend.call_times[0] >= 1.0 - 1e-6
 
 
 async def test_a_run_stops_at_its_claim_limit_and_says_more_is_waiting(
