@@ -1,11 +1,14 @@
 """Claiming due messages with a lease, checking ownership, releasing, and recovering leases.
 
-The claim is one `UPDATE … WHERE id IN (SELECT … ORDER BY next_attempt_at, id LIMIT n) RETURNING …`:
-on SQLite inside `BEGIN IMMEDIATE` (`ctx.db.writing()`), on PostgreSQL with `FOR UPDATE SKIP LOCKED`
-in the sub-select (a MATERIALIZED CTE there, so the LIMIT holds), so concurrent claimers never block on, or take, each other's rows. A claim sets
-`status='sending'`, the lease (`lease_owner`, `lease_expires_at`) and `attempts = attempts + 1`: the
-number of this try. Every later write checks `id`, `lease_owner`, `attempts` and `status`, so a
-worker whose lease expired and was taken over cannot overwrite the new owner's result.
+The claim is one `UPDATE … WHERE id IN (SELECT … ORDER BY next_attempt_at, id LIMIT n) RETURNING …`.
+On SQLite it runs inside `BEGIN IMMEDIATE` (`ctx.db.writing()`). On PostgreSQL the sub-select is
+`FOR UPDATE SKIP LOCKED` in a MATERIALIZED CTE (inlined, PostgreSQL may re-run it and overshoot the
+LIMIT), so concurrent claimers never block on, or take, each other's rows. A claim sets
+`status='sending'`, the lease (`lease_owner`, `lease_expires_at`), the routed `backend`, and
+`attempts = attempts + 1`: the number of this try. Every later write checks `id`, `lease_owner`,
+`attempts` and `status`, so a worker whose lease expired and was taken over cannot overwrite the
+new owner's result. Recipients in `suppression` are caught here: such a message becomes
+`suppressed` in the claim's own transaction and is never handed to a backend.
 
 How `attempts` counts (it decides when a message goes dead):
 - a try that reached the provider counts, whatever its outcome, except an account-level failure
