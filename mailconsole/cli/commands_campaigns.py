@@ -491,6 +491,7 @@ Examples:
 @click.option("--mode", type=click.Choice(["subscribe", "blocklist"]), default="subscribe", show_default=True)  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Update names and attributes of existing subscribers.")  # fmt: skip
 @click.option("--delimiter", default=",", show_default=True, help="CSV delimiter.")
+@click.option("--poll-seconds", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="How often to ask Listmonk for the progress.")  # fmt: skip
 @reason_option
 @format_option("text", "json", default="text")
 @handle_errors
@@ -500,6 +501,7 @@ def import_cmd(
     mode: str,
     overwrite: bool,
     delimiter: str,
+    poll_seconds: float,
     reason: str | None,
     fmt: str,
 ) -> None:
@@ -510,7 +512,15 @@ def import_cmd(
         click.echo(f"import {status.status}: {status.imported}/{status.total}", err=True)
 
     result = subscribers.import_subscribers(
-        ctx, file, lists, mode, progress, overwrite=overwrite, delimiter=delimiter, reason=reason
+        ctx,
+        file,
+        lists,
+        mode,
+        progress,
+        overwrite=overwrite,
+        delimiter=delimiter,
+        poll_seconds=poll_seconds,
+        reason=reason,
     )
     if fmt == "json":
         echo_json(result.to_dict())

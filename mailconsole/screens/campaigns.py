@@ -27,6 +27,7 @@ from mailconsole.campaigns.governance import OK, VOIDED, Governance
 from mailconsole.campaigns.scorecard import Scorecard
 from mailconsole.campaigns.service import CampaignActionResult, CampaignList, CampaignRow
 from mailconsole.context import AppContext
+from mailconsole.errors import ReadOnlyError
 from mailconsole.sanitize import safe_text
 from mailconsole.screens.base import MailconsoleScreen, describe_error
 from mailconsole.widgets.campaign_dialogs import (
@@ -496,10 +497,17 @@ class CampaignsScreen(MailconsoleScreen):
             func,
             *args,
             done=done or (lambda _result: self.reload()),
-            failed=lambda _exc: self.reload(),
+            failed=self._failed,
             group="campaigns-action",
             description=action,
         )
+
+    def _failed(self, exc: BaseException) -> None:
+        """A refusal may still have changed something (the gate records a consent check that
+        no longer passes; the status moved underneath): show the campaigns as they are now.
+        Read-only refusals change nothing."""
+        if not isinstance(exc, ReadOnlyError):
+            self.reload()
 
     def _done(self, text: str) -> None:
         self.notify(text, markup=False)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Input, RadioButton, Static
+from textual.worker import WorkerFailed
 
 from mailconsole.app import MailconsoleApp, build_app
 from mailconsole.campaigns import service
@@ -21,8 +22,24 @@ from mailconsole.widgets.campaign_dialogs import ReviewDialog, ScheduleDialog, S
 from mailconsole.widgets.dialogs import ConfirmDialog
 from tests.campaigns.conftest import audit_rows, listmonk_config, opt_in_everyone
 from tests.console.conftest import _no_color_leak, console_config, snapshot  # noqa: F401
-from tests.console_logs.conftest import notices, settle
+from tests.console_logs.conftest import notices
 from tests.fakes.listmonk_server import DefaultSeed, FakeListmonk
+
+
+async def settle(pilot: Any, rounds: int = 8) -> None:
+    """Let workers finish and their callbacks run. A refused action is a worker that ends in
+    an error (shown as a notification): waiting for it must not raise."""
+    app = pilot.app
+    for _ in range(rounds):
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerFailed:
+            pass
+        await pilot.pause()
+        if not any(w.is_running for w in app.workers):
+            await pilot.pause()
+            if not any(w.is_running for w in app.workers):
+                return
 
 
 def console_ctx(

@@ -298,3 +298,11 @@ def test_import_names_an_unknown_list_and_reports_a_failed_import(
     with pytest.raises(BackendError, match="ended failed after 0 of 0 records: error: the CSV"):
         subscribers.import_subscribers(ctx, path, ["Newsletter"])
     assert [a.outcome for a in audit_rows(ctx.db)] == ["failed", "failed"]
+
+
+async def test_a_service_called_from_a_running_event_loop_still_answers(
+    ctx: AppContext, seed: DefaultSeed
+) -> None:
+    """The services are sync; from async code they run Listmonk's client in a helper thread."""
+    result = service.list_campaigns(ctx)
+    assert len(result.rows) == seed.total_campaigns

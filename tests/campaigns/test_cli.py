@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from mailconsole.cli.main import cli
 from mailconsole.services.audit import audit_log
 from mailconsole.store.db import Database
-from tests.campaigns.conftest import ACCOUNT, listmonk_config, opt_in_everyone
+from tests.campaigns.conftest import ACCOUNT, opt_in_everyone
 from tests.fakes.listmonk_server import DefaultSeed, FakeListmonk
 
 
@@ -54,7 +54,6 @@ def run(tmp_path: Path) -> Iterator[CampaignCli]:
             f'account = "{ACCOUNT}"\n',
             encoding="utf-8",
         )
-        listmonk_config(fake.url)  # the same shape the service tests use
         db_url = f"sqlite:///{tmp_path / 'mc.db'}"
         env = {"MAILCONSOLE_CONFIG": str(config), "MAILCONSOLE_DATABASE_URL": db_url,
                "USER": "ana", "SUDO_USER": ""}  # fmt: skip
@@ -102,6 +101,9 @@ def test_the_runbook_lifecycle_refuses_schedule_with_exit_3_then_schedules(
     consent = run("campaigns", "consent", cid)
     assert consent.exit_code == 1
     assert 'subscribers of "Newsletter" without marketing_opt_in = true' in consent.stdout
+    failing = json.loads(run("campaigns", "consent", cid, "--format=json").stdout)
+    assert failing["passed"] is False and failing["without_attribute"] == 2
+    assert [lst["name"] for lst in failing["lists"]] == ["Newsletter", "Customers"]
     opt_in_everyone(run.fake)
     assert run("campaigns", "consent", cid).exit_code == 0
     test = run("campaigns", "test", cid)
@@ -118,11 +120,20 @@ def test_the_runbook_lifecycle_refuses_schedule_with_exit_3_then_schedules(
     shown = run("campaigns", "show", cid)
     assert "Governance (ready to schedule or start)" in shown.stdout
     assert "History (newest first)" in shown.stdout
+    detail = json.loads(run("campaigns", "show", cid, "--format=json").stdout)
+    governance = detail["row"]["governance"]
+    assert governance["ready"] is True and governance["missing"] == []
+    assert [i["kind"] for i in governance["items"] if i["ok"]] == [
+        "legal", "brand", "consent", "test_send",
+    ]  # fmt: skip
+    assert all(r["current"] for r in detail["reviews"][:4])
+    assert len(detail["fingerprint"]) == 64
     actions = [a for a, _o, _u in run.audit()]
     assert actions == [
         "campaign.schedule",
         "campaign.approve",
         "campaign.approve",
+        "campaign.consent_check",
         "campaign.consent_check",
         "campaign.consent_check",
         "campaign.test_send",
@@ -197,7 +208,7 @@ def test_import_shows_its_progress_and_a_summary(run: CampaignCli, tmp_path: Pat
         "email,name,attributes\n" + "".join(f'n{i}@example.net,N{i},"{{}}"\n' for i in range(6)),
         encoding="utf-8",
     )
-    result = run("campaigns", "import", str(path), "--list", "Customers")
+    result = run("campaigns", "import", str(path), "--list", "Customers", "--poll-seconds", "0.05")
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
         "import importing: 0/6",
