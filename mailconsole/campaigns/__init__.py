@@ -1,6 +1,7 @@
 """Campaign governance for Listmonk: approvals against a content fingerprint, the consent check,
 test sends, gated schedule/start, ungated pause/cancel, the post-send scorecard, and the
-subscriber helpers (bounces, imports). The services live in `service` and `subscribers`.
+subscriber helpers (bounces, imports). The interfaces call `service` (reads come from
+`listing`) and `subscribers`; all are sync and reach Listmonk through `runner`.
 """
 
 from __future__ import annotations

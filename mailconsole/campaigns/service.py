@@ -13,8 +13,7 @@ happens). All functions are sync; Listmonk is reached through `runner.with_clien
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,11 +23,18 @@ from mailconsole.campaigns.consent import ConsentResult, evaluate_consent, lists
 from mailconsole.campaigns.errors import CampaignNotReadyError, CampaignStateError
 from mailconsole.campaigns.fingerprint import fingerprint, short
 from mailconsole.campaigns.governance import Governance, governance, utc_minute
+from mailconsole.campaigns.listing import (
+    CampaignDetail,
+    CampaignList,
+    CampaignRow,
+    campaign_id_arg,
+    list_campaigns,
+    show_campaign,
+)
 from mailconsole.campaigns.reviews import (
     ROLES,
     ReviewView,
     add_review,
-    reviewed_campaign_ids,
     reviews_for,
 )
 from mailconsole.campaigns.runner import with_client
@@ -39,123 +45,36 @@ from mailconsole.campaigns.scorecard import (
     write_csv,
     write_json,
 )
-from mailconsole.campaigns.sendtime import parse_send_at as parse_send_at  # for the CLI
+from mailconsole.campaigns.sendtime import parse_send_at
 from mailconsole.clock import ensure_utc
 from mailconsole.context import AppContext
 from mailconsole.errors import ConflictError, ValidationError
-from mailconsole.listmonk import (
-    Campaign,
-    ListmonkClient,
-    ListmonkNotFoundError,
-    MailingList,
-    RunningStats,
-    listmonk_account,
-)
-from mailconsole.listmonk.models import CAMPAIGN_STATUSES
+from mailconsole.listmonk import Campaign, ListmonkClient
 from mailconsole.services._readmodel import ReadModel
 from mailconsole.services.audit import AuditRecord, operation, record
 
-SENT_STATUSES = ("running", "paused", "cancelled", "finished")
-FETCH_ONE_BY_ONE = 20  # more reviewed campaigns than this: re-read the listing with bodies
-CONCURRENT_FETCHES = 8
-
-
-# --- read models ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ListInfo(ReadModel):
-    id: int
-    name: str
-    type: str  # public | private | temporary | "?" (gone)
-    optin: str  # single | double
-    subscribers: int
-
-
-@dataclass(frozen=True)
-class CampaignRow(ReadModel):
-    """One campaign as the table shows it."""
-
-    id: int
-    name: str
-    subject: str
-    status: str
-    tags: tuple[str, ...]
-    lists: tuple[ListInfo, ...]
-    audience: int
-    audience_estimated: bool  # true: the sum of the lists' subscriber counts (before a send)
-    send_at: datetime | None
-    started_at: datetime | None
-    created_at: datetime | None
-    updated_at: datetime | None
-    to_send: int
-    sent: int
-    progress: float | None  # sent ÷ to_send
-    rate: float | None  # messages per minute (running campaigns)
-    governance: Governance
-
-    @property
-    def approval_state(self) -> str:
-        return self.governance.approval_state()
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        data["governance"] = self.governance.to_dict()
-        data["approval_state"] = self.approval_state
-        return data
-
-
-@dataclass(frozen=True)
-class CampaignList(ReadModel):
-    rows: tuple[CampaignRow, ...]
-    account: str
-    testers_list: str
-    status: tuple[str, ...]
-    tag: str | None
-    generated_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "testers_list": self.testers_list,
-            "status": list(self.status),
-            "tag": self.tag,
-            "generated_at": self.generated_at.isoformat(),
-            "campaigns": [row.to_dict() for row in self.rows],
-        }
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for row in self.rows:
-            out[row.status] = out.get(row.status, 0) + 1
-        return out
-
-
-@dataclass(frozen=True)
-class CampaignDetail(ReadModel):
-    """`campaigns show`: the row, the content facts a reviewer checks, and the review history."""
-
-    row: CampaignRow
-    from_email: str
-    content_type: str
-    template_id: int | None
-    headers: tuple[dict[str, str], ...]
-    body_chars: int
-    altbody_chars: int
-    fingerprint: str
-    reviews: tuple[ReviewView, ...]  # newest first
-
-    @property
-    def governance(self) -> Governance:
-        return self.row.governance
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        data["row"] = self.row.to_dict()
-        data["reviews"] = [
-            {**r.to_dict(), "current": r.fingerprint == self.fingerprint} for r in self.reviews
-        ]
-        return data
+__all__ = [  # what the screen, the CLI and the tests call (reads live in `listing`)
+    "CampaignActionResult",
+    "CampaignDetail",
+    "CampaignList",
+    "CampaignRow",
+    "ReviewResult",
+    "TestSendResult",
+    "approve",
+    "cancel",
+    "consent_check",
+    "export_scorecards",
+    "list_campaigns",
+    "parse_send_at",
+    "pause",
+    "readiness",
+    "reject",
+    "schedule",
+    "scorecard",
+    "show_campaign",
+    "start",
+    "test_send",
+]
 
 
 @dataclass(frozen=True)
@@ -201,16 +120,6 @@ class CampaignActionResult(ReadModel):
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _campaign_id(value: int | str) -> int:
-    try:
-        cid = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"campaign id {value!r}: give the number Listmonk shows") from None
-    if cid < 1:
-        raise ValidationError(f"campaign id {cid}: give the number Listmonk shows")
-    return cid
-
-
 def _role(role: str) -> str:
     value = (role or "").strip().lower()
     if value == "privacy":
@@ -218,183 +127,6 @@ def _role(role: str) -> str:
     if value not in ROLES:
         raise ValidationError(f"role {role!r}: use legal (legal/privacy) or brand")
     return value
-
-
-def _statuses(status: str | Iterable[str] | None) -> tuple[str, ...]:
-    if status is None:
-        return ()
-    items = [status] if isinstance(status, str) else list(status)
-    out: list[str] = []
-    for item in items:
-        for part in str(item).split(","):
-            part = part.strip().lower()
-            if not part:
-                continue
-            if part not in CAMPAIGN_STATUSES:
-                raise ValidationError(
-                    f"unknown campaign status {part!r}: use {', '.join(CAMPAIGN_STATUSES)}"
-                )
-            out.append(part)
-    return tuple(dict.fromkeys(out))
-
-
-def _list_infos(campaign: Campaign, lists: dict[int, MailingList]) -> tuple[ListInfo, ...]:
-    out = []
-    for ref in campaign.lists:
-        lst = lists.get(ref.id)
-        if lst is None:
-            out.append(ListInfo(ref.id, ref.name, "?", "?", 0))
-        else:
-            out.append(ListInfo(lst.id, lst.name, lst.type, lst.optin, lst.subscriber_count))
-    return tuple(out)
-
-
-def _row(
-    campaign: Campaign,
-    lists: dict[int, MailingList],
-    stats: RunningStats | None,
-    gov: Governance,
-) -> CampaignRow:
-    infos = _list_infos(campaign, lists)
-    to_send, sent = campaign.to_send, campaign.sent
-    rate = None
-    if stats is not None:
-        to_send, sent, rate = stats.to_send or to_send, stats.sent, stats.rate
-    if campaign.status in SENT_STATUSES and to_send > 0:
-        audience, estimated = to_send, False
-    else:
-        audience, estimated = sum(i.subscribers for i in infos), True
-    progress = (
-        min(1.0, sent / to_send) if to_send > 0 and campaign.status in SENT_STATUSES else None
-    )
-    return CampaignRow(
-        id=campaign.id,
-        name=campaign.name,
-        subject=campaign.subject,
-        status=campaign.status,
-        tags=campaign.tags,
-        lists=infos,
-        audience=audience,
-        audience_estimated=estimated,
-        send_at=campaign.send_at,
-        started_at=campaign.started_at,
-        created_at=campaign.created_at,
-        updated_at=campaign.updated_at,
-        to_send=to_send,
-        sent=sent,
-        progress=progress,
-        rate=rate,
-        governance=gov,
-    )
-
-
-async def _fetch_bodies(
-    client: ListmonkClient,
-    ids: Sequence[int],
-    status: tuple[str, ...],
-    tag: str | None,
-) -> dict[int, Campaign]:
-    """The campaigns `ids` with their bodies (needed for the fingerprint)."""
-    if not ids:
-        return {}
-    wanted = set(ids)
-    if len(wanted) > FETCH_ONE_BY_ONE:
-        full = await client.campaigns(status=status or None, tag=tag, with_body=True)
-        return {c.id: c for c in full if c.id in wanted}
-    gate = asyncio.Semaphore(CONCURRENT_FETCHES)
-
-    async def one(cid: int) -> Campaign | None:
-        async with gate:
-            try:
-                return await client.campaign(cid)
-            except ListmonkNotFoundError:  # deleted since the listing
-                return None
-
-    found = await asyncio.gather(*(one(cid) for cid in sorted(wanted)))
-    return {c.id: c for c in found if c is not None}
-
-
-def _governance_of(
-    campaign: Campaign, reviews: Sequence[ReviewView], *, with_body: bool
-) -> Governance:
-    fp = fingerprint(campaign) if with_body else None
-    return governance(campaign.id, fp, reviews, campaign.updated_at)
-
-
-# --- reads ----------------------------------------------------------------------------------
-
-
-def list_campaigns(
-    ctx: AppContext, status: str | Iterable[str] | None = None, tag: str | None = None
-) -> CampaignList:
-    """Every campaign (all pages), newest first, with audience, progress and approval state."""
-    statuses = _statuses(status)
-    tag = (tag or "").strip() or None
-    reviewed = reviewed_campaign_ids(ctx)
-
-    async def work(
-        client: ListmonkClient,
-    ) -> tuple[list[Campaign], list[MailingList], list[RunningStats], dict[int, Campaign]]:
-        campaigns = await client.campaigns(status=statuses or None, tag=tag)
-        lists = await client.lists()
-        running = (
-            await client.running_stats() if any(c.status == "running" for c in campaigns) else []
-        )
-        need = [c.id for c in campaigns if c.id in reviewed]
-        bodies = await _fetch_bodies(client, need, statuses, tag)
-        return campaigns, lists, running, bodies
-
-    campaigns, lists, running, bodies = with_client(ctx, work)
-    by_list = lists_index(lists)
-    stats = {s.id: s for s in running}
-    reviews = reviews_for(ctx, bodies)
-    rows = []
-    for campaign in campaigns:
-        full = bodies.get(campaign.id)
-        gov = (
-            _governance_of(full, reviews.get(campaign.id, []), with_body=True)
-            if full is not None
-            else _governance_of(campaign, [], with_body=False)
-        )
-        rows.append(_row(full or campaign, by_list, stats.get(campaign.id), gov))
-    return CampaignList(
-        rows=tuple(rows),
-        account=listmonk_account(ctx.config),
-        testers_list=ctx.config.listmonk.testers_list,
-        status=statuses,
-        tag=tag,
-        generated_at=ctx.clock.now(),
-    )
-
-
-def show_campaign(ctx: AppContext, campaign_id: int | str) -> CampaignDetail:
-    """One campaign with its governance checklist and its review history."""
-    cid = _campaign_id(campaign_id)
-
-    async def work(
-        client: ListmonkClient,
-    ) -> tuple[Campaign, list[MailingList], RunningStats | None]:
-        campaign = await client.campaign(cid)
-        lists = await client.lists()
-        stats = None
-        if campaign.status == "running":
-            stats = next((s for s in await client.running_stats() if s.id == cid), None)
-        return campaign, lists, stats
-
-    campaign, lists, stats = with_client(ctx, work)
-    reviews = reviews_for(ctx, [cid]).get(cid, [])
-    gov = _governance_of(campaign, reviews, with_body=True)
-    return CampaignDetail(
-        row=_row(campaign, lists_index(lists), stats, gov),
-        from_email=campaign.from_email,
-        content_type=campaign.content_type,
-        template_id=campaign.template_id,
-        headers=campaign.headers,
-        body_chars=len(campaign.body),
-        altbody_chars=len(campaign.altbody or ""),
-        fingerprint=gov.fingerprint or "",
-        reviews=tuple(reversed(reviews)),
-    )
 
 
 # --- approvals --------------------------------------------------------------------------------
@@ -417,7 +149,7 @@ def reject(
 def _review(
     ctx: AppContext, campaign_id: int | str, role: str, decision: str, note: str | None
 ) -> ReviewResult:
-    cid = _campaign_id(campaign_id)
+    cid = campaign_id_arg(campaign_id)
     kind = _role(role)
     note = (note or "").strip() or None
     action = "campaign.approve" if decision == "approved" else "campaign.reject"
@@ -441,7 +173,7 @@ def _review(
 def consent_check(ctx: AppContext, campaign_id: int | str) -> ConsentResult:
     """Check the target lists' opt-in and the audience's marketing attribute; record the result
     against the current version (passed or failed)."""
-    cid = _campaign_id(campaign_id)
+    cid = campaign_id_arg(campaign_id)
     attribute = ctx.config.listmonk.marketing_attribute
     target: dict[str, Any] = {"campaign_id": cid, "attribute": attribute}
     with operation(ctx, "campaign.consent_check", target=target) as rec:
@@ -470,7 +202,7 @@ def consent_check(ctx: AppContext, campaign_id: int | str) -> ConsentResult:
 
 def test_send(ctx: AppContext, campaign_id: int | str, reason: str | None = None) -> TestSendResult:
     """Send the current version to the subscribers of the testers' list, and record it."""
-    cid = _campaign_id(campaign_id)
+    cid = campaign_id_arg(campaign_id)
     list_name = ctx.config.listmonk.testers_list
     target: dict[str, Any] = {"campaign_id": cid, "testers_list": list_name}
     with operation(ctx, "campaign.test_send", target=target, reason=reason) as rec:
@@ -566,7 +298,7 @@ def schedule(
     ctx: AppContext, campaign_id: int | str, send_at: datetime, reason: str | None = None
 ) -> CampaignActionResult:
     """Schedule the campaign for `send_at`, only if the checklist holds for this version."""
-    cid = _campaign_id(campaign_id)
+    cid = campaign_id_arg(campaign_id)
     when = ensure_utc(send_at).replace(microsecond=0)
     target: dict[str, Any] = {"campaign_id": cid, "send_at": when.isoformat()}
     with operation(ctx, "campaign.schedule", target=target, reason=reason) as rec:
@@ -609,7 +341,7 @@ def start(
     ctx: AppContext, campaign_id: int | str, reason: str | None = None
 ) -> CampaignActionResult:
     """Start sending now (a draft, or resume a paused campaign), only if the checklist holds."""
-    cid = _campaign_id(campaign_id)
+    cid = campaign_id_arg(campaign_id)
     target: dict[str, Any] = {"campaign_id": cid}
     with operation(ctx, "campaign.start", target=target, reason=reason) as rec:
 
@@ -647,7 +379,7 @@ def pause(
     ctx: AppContext, campaign_id: int | str, reason: str | None = None
 ) -> CampaignActionResult:
     """Pause a running campaign. Never gated: this is what an incident needs first."""
-    cid = _campaign_id(campaign_id)
+    cid = campaign_id_arg(campaign_id)
     target: dict[str, Any] = {"campaign_id": cid}
     with operation(ctx, "campaign.pause", target=target, reason=reason) as rec:
 
@@ -672,7 +404,7 @@ def cancel(
 ) -> CampaignActionResult:
     """Stop a campaign for good (running or paused → cancelled), or unschedule a scheduled one
     (→ draft, as Listmonk allows). Never gated."""
-    cid = _campaign_id(campaign_id)
+    cid = campaign_id_arg(campaign_id)
     target: dict[str, Any] = {"campaign_id": cid}
     with operation(ctx, "campaign.cancel", target=target, reason=reason) as rec:
 
@@ -701,7 +433,7 @@ def cancel(
 
 def scorecard(ctx: AppContext, campaign_id: int | str, until: datetime | None = None) -> Scorecard:
     """Sent, views, clicks and bounces (and rates) from the campaign's start to `until` or now."""
-    cid = _campaign_id(campaign_id)
+    cid = campaign_id_arg(campaign_id)
     now = ctx.clock.now()
     end = ensure_utc(until) if until is not None else now
 
@@ -737,7 +469,7 @@ def export_scorecards(
     """
     if fmt not in ("csv", "json"):
         raise ValidationError(f"scorecard format {fmt!r}: use csv or json")
-    ids = [_campaign_id(i) for i in campaign_ids]
+    ids = [campaign_id_arg(i) for i in campaign_ids]
     target = Path(path).expanduser()
     rec = AuditRecord(
         action="export",
@@ -763,7 +495,7 @@ def export_scorecards(
 def readiness(ctx: AppContext, campaign_id: int | str) -> Governance:
     """The checklist of the campaign as it is now (no live consent re-check, nothing recorded):
     what the console asks before offering to schedule or start."""
-    cid = _campaign_id(campaign_id)
+    cid = campaign_id_arg(campaign_id)
     campaign = with_client(ctx, lambda client: client.campaign(cid))
     reviews = reviews_for(ctx, [cid]).get(cid, [])
     return governance(cid, fingerprint(campaign), reviews, campaign.updated_at)
