@@ -22,8 +22,8 @@ from mailconsole.services.metrics import Trend
 from mailconsole.widgets.timefmt import percent
 
 TOP_CODES = 4
-# Plotext markers per series: the stacks stay apart without colour.
-MARKERS = ("hd", "sd", "dot", "fhd", "braille")
+# One distinct colour per stacked series (plotext's own cycle repeats within five).
+CODE_COLORS = ("red", "cyan", "yellow", "green", "white")
 
 
 def load_trend(ctx: AppContext, window: str) -> Trend:
@@ -128,7 +128,8 @@ class TrendScreen(MailconsoleScreen):
                 xs,
                 [series[n] for n in names],
                 labels=names,
-                marker=MARKERS[0],
+                color=list(CODE_COLORS[: len(names)]),
+                width=0.6,
             )
         else:
             plt.bar(xs, [0] * len(xs), label="no failures")
