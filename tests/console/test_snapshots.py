@@ -14,7 +14,6 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from mailconsole import screens
 from mailconsole.app import MailconsoleApp
 from mailconsole.context import AppContext
 from mailconsole.widgets.dialogs import ConfirmDialog, TypedConfirmDialog
@@ -36,16 +35,8 @@ async def _settled(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-# The header's tabs come from the screen registry, which other screens join: pin the tab list
-# to the planned screens, so adding a tenth screen does not change every picture here.
-PINNED_TABS = ("dashboard", "queue", "logs", "dead", "trend", "alerts", "providers", "audit",
-               "campaigns")  # fmt: skip
-
-
 @pytest.fixture
-def snap_ctx(demo: AppContext, monkeypatch: pytest.MonkeyPatch) -> AppContext:
-    real = screens.ordered
-    monkeypatch.setattr(screens, "ordered", lambda: [s for s in real() if s.mode in PINNED_TABS])
+def snap_ctx(demo: AppContext, pinned_tabs: None) -> AppContext:
     mark_leader(demo)
     return demo
 
