@@ -25,6 +25,8 @@ own connect timeout.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import email.utils
 import re
 import socket
@@ -34,6 +36,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import aiosmtplib
@@ -48,6 +51,7 @@ from aiosmtplib import (
 from pydantic import Field, model_validator
 
 from backends._options import BackendOptions, parse_options
+from backends.mime import Wire, serialize
 from mailconsole.backend_api import (
     BackendContext,
     BackendLimits,
@@ -118,8 +122,14 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"
 
 
+@lru_cache(maxsize=256)
+def _addr_spec(address: str) -> str:
+    """The bare address of `Name <addr>` (cached: a batch repeats a few senders)."""
+    return email.utils.parseaddr(address)[1]
+
+
 def _domain_of(address: str) -> str | None:
-    _, addr = email.utils.parseaddr(address)
+    addr = _addr_spec(address)
     if "@" in addr:
         return addr.rsplit("@", 1)[1].strip().lower() or None
     return None
@@ -134,6 +144,13 @@ def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _mail_options(wire: Wire, message: OutgoingMessage) -> list[str]:
+    """SMTPUTF8 when an address (in the headers or the envelope) is not ASCII."""
+    if wire.utf8 or not all(a.isascii() for a in (message.from_addr, *message.recipients)):
+        return ["SMTPUTF8"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -263,7 +280,7 @@ class _BatchState:
         self.results: list[SendResult | None] = [None] * len(batch)
         self.pending: deque[int] = deque()
         self.retried: set[int] = set()
-        self.mime: dict[int, EmailMessage] = {}
+        self.wire: dict[int, Wire] = {}
         self.running = workers
         self.connected = False
         self.first_connect = asyncio.Lock()
@@ -389,7 +406,7 @@ class SmtpBackend:
         state = _BatchState(batch, workers=0)
         for index, message in enumerate(batch):
             try:
-                state.mime[index] = self.build_message(message)
+                state.wire[index] = self.wire_message(message)
                 state.pending.append(index)
             except (ValueError, TypeError) as exc:
                 state.results[index] = SendResult(
@@ -419,11 +436,13 @@ class SmtpBackend:
                     index = state.pending.popleft()
                     message = state.batch[index]
                     client.mail_accepted = False
+                    wire = state.wire[index]
                     try:
-                        refused, _reply = await client.send_message(
-                            state.mime[index],
-                            sender=self._envelope_sender(message),
-                            recipients=list(message.recipients),
+                        refused, _reply = await client.sendmail(
+                            self._envelope_sender(message),
+                            list(message.recipients),
+                            wire.data,
+                            mail_options=_mail_options(wire, message),
                         )
                     except Exception as exc:
                         failure = classify_exception(exc, connecting=False)
@@ -441,7 +460,7 @@ class SmtpBackend:
                             continue
                         state.results[index] = failure.result(message.id)
                         continue
-                    state.results[index] = self._sent(message, state.mime[index], refused)
+                    state.results[index] = self._sent(message, wire, refused)
         finally:
             if client is not None:
                 self._checkin(client, True)
@@ -456,7 +475,7 @@ class SmtpBackend:
 
     @staticmethod
     def _sent(
-        message: OutgoingMessage, mime: EmailMessage, refused: dict[str, aiosmtplib.SMTPResponse]
+        message: OutgoingMessage, wire: Wire, refused: dict[str, aiosmtplib.SMTPResponse]
     ) -> SendResult:
         note = None
         if refused:
@@ -467,44 +486,44 @@ class SmtpBackend:
         return SendResult(
             message_id=message.id,
             outcome=Outcome.SENT,
-            provider_message_id=mime["Message-ID"],
+            provider_message_id=wire.message_id,
             error_message=note,
         )
 
     @staticmethod
     def _envelope_sender(message: OutgoingMessage) -> str:
-        return email.utils.parseaddr(message.from_addr)[1] or message.from_addr
+        return _addr_spec(message.from_addr) or message.from_addr
 
-    def build_message(self, message: OutgoingMessage) -> EmailMessage:
-        """The MIME message: text and HTML as multipart/alternative; Bcc only in the envelope."""
-        mime = EmailMessage()
-        mime["From"] = message.from_addr
-        if message.to:
-            mime["To"] = ", ".join(message.to)
-        if message.cc:
-            mime["Cc"] = ", ".join(message.cc)
-        if message.reply_to:
-            mime["Reply-To"] = message.reply_to
-        mime["Subject"] = message.subject
-        mime["Date"] = email.utils.format_datetime(self._clock.now())
+    def wire_message(self, message: OutgoingMessage) -> Wire:
+        """The message as DATA bytes: text and HTML as multipart/alternative; Bcc only in the
+        envelope; the message's own headers may not replace the ones written here."""
         domain = (
             _domain_of(message.from_addr) or self.options.local_hostname or "mailconsole.invalid"
         )
-        mime["Message-ID"] = email.utils.make_msgid(domain=domain)
-        mime["X-Mailconsole-Id"] = str(message.id)
-        if message.tag:
-            mime["X-Mailconsole-Tag"] = message.tag
-        for key, value in message.headers.items():
-            if key.lower() not in RESERVED_HEADERS:
-                mime[key] = value
-        if message.text is not None and message.html is not None:
-            mime.set_content(message.text)
-            mime.add_alternative(message.html, subtype="html")
-        elif message.html is not None:
-            mime.set_content(message.html, subtype="html")
-        else:
-            mime.set_content(message.text or "")
-        return mime
+        return serialize(
+            message_no=message.id,
+            from_addr=message.from_addr,
+            to=message.to,
+            cc=message.cc,
+            reply_to=message.reply_to,
+            subject=message.subject,
+            text=message.text,
+            html=message.html,
+            headers=[
+                (k, v) for k, v in message.headers.items() if k.lower() not in RESERVED_HEADERS
+            ],
+            tag=message.tag,
+            now=self._clock.now(),
+            msgid_domain=domain,
+        )
+
+    def build_message(self, message: OutgoingMessage) -> EmailMessage:
+        """The message as an EmailMessage (what the relay receives, parsed back)."""
+        parsed = email.message_from_bytes(
+            self.wire_message(message).data, policy=email.policy.default
+        )
+        assert isinstance(parsed, EmailMessage)
+        return parsed
 
     # --- checks --------------------------------------------------------------------------------
 
