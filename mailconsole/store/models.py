@@ -52,8 +52,14 @@ class Message(SQLModel, table=True):
         Index("ix_message_created", "created_at", "id"),
         Index("ix_message_status_created", "status", "created_at", "id"),
         Index("ix_message_domain_status", "recipient_domain", "status"),
+        # The Mail logs' domain filter pages in (created_at, id) order; never moves on updates.
+        Index("ix_message_domain_created", "recipient_domain", "created_at", "id"),
         Index("ix_message_error_code", "last_error_code", "status"),
-        Index("ix_message_backend_status", "backend", "status"),
+        # Covers the backlog figures (count, oldest, next attempt per route) of queue_status:
+        # an index-only scan over queued/sending rows instead of reading them from the table.
+        Index(
+            "ix_message_backlog", "status", "backend", "account", "created_at", "next_attempt_at"
+        ),
         Index("ix_message_provider_id", "provider_message_id"),
         Index("ix_message_lease", "lease_expires_at"),
         Index("ix_message_updated", "status", "updated_at"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 18:54:54.201341
+Create Date: 2026-11-25 19:48:26.510736
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import sqlmodel
 from alembic import op
 
 import mailconsole.store.types
-
 
 revision = "0001"
 down_revision = None
@@ -295,9 +294,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("message", schema=None) as batch_op:
-        batch_op.create_index("ix_message_backend_status", ["backend", "status"], unique=False)
+        batch_op.create_index(
+            "ix_message_backlog",
+            ["status", "backend", "account", "created_at", "next_attempt_at"],
+            unique=False,
+        )
         batch_op.create_index("ix_message_claim", ["status", "next_attempt_at"], unique=False)
         batch_op.create_index("ix_message_created", ["created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_message_domain_created", ["recipient_domain", "created_at", "id"], unique=False
+        )
         batch_op.create_index(
             "ix_message_domain_status", ["recipient_domain", "status"], unique=False
         )
@@ -420,9 +426,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_message_lease")
         batch_op.drop_index("ix_message_error_code")
         batch_op.drop_index("ix_message_domain_status")
+        batch_op.drop_index("ix_message_domain_created")
         batch_op.drop_index("ix_message_created")
         batch_op.drop_index("ix_message_claim")
-        batch_op.drop_index("ix_message_backend_status")
+        batch_op.drop_index("ix_message_backlog")
 
     op.drop_table("message")
     op.drop_table("job_run")
