@@ -9,6 +9,7 @@ from typing import Any
 
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from mailconsole.clock import FakeClock
 from mailconsole.context import Actor, AppContext
@@ -16,10 +17,22 @@ from mailconsole.demo import build_demo, demo_context
 
 
 async def settle(pilot: Pilot[Any], rounds: int = 3) -> None:
-    """Let pending messages run and every worker finish (and what their results start)."""
+    """Let pending messages run and every worker finish (and what their results start), and
+    every DataTable measure its new rows (it does that lazily, on its next Idle event)."""
     for _ in range(rounds):
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    for _ in range(100):
+        pending = [
+            table
+            for screen in pilot.app.screen_stack
+            for table in screen.query(DataTable)
+            if table._require_update_dimensions or table._updated_cells
+        ]
+        if not pending:
+            break
+        await pilot.pause(0.01)
     await pilot.pause()
 
 
