@@ -86,7 +86,7 @@ QUICK = Sizes(
     enqueue_messages=2_000,
     worker_small=200,
     worker_large=2_000,
-    worker_window_s=1.5,
+    worker_window_s=0.5,
     runs=1,
     quick_runs=3,
 )
@@ -170,6 +170,20 @@ def repeat_ms(func: Callable[[], Any], runs: int, warmup: int = 1) -> list[float
         seconds, _ = timed(func)
         out.append(seconds * 1000.0)
     return out
+
+
+def repeat_pair_ms(
+    first: Callable[[], Any], second: Callable[[], Any], runs: int, warmup: int = 1
+) -> tuple[list[float], list[float]]:
+    """Milliseconds of `runs` calls of each, alternated, so a busy moment hits both alike."""
+    for _ in range(warmup):
+        first()
+        second()
+    a, b = [], []
+    for _ in range(runs):
+        a.append(timed(first)[0] * 1000.0)
+        b.append(timed(second)[0] * 1000.0)
+    return a, b
 
 
 def log(text: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.common import Result, Sizes, log, median, repeat_ms
+from bench.common import Result, Sizes, log, median, repeat_ms, repeat_pair_ms
 from bench.engine_setup import incident_config, make_ctx
 
 TARGET_MS = 50.0
@@ -52,8 +52,8 @@ def measure(url: str, runs: int) -> tuple[float, float, dict[str, float]]:
         with ctx.db.reading() as s:
             return int(s.execute(text("SELECT count(*) FROM delivery_attempt")).scalar_one())
 
-    value = median(repeat_ms(lambda: dashboard_snapshot(ctx), runs))
-    baseline = median(repeat_ms(count, runs))
+    snaps, counts = repeat_pair_ms(lambda: dashboard_snapshot(ctx), count, runs)
+    value, baseline = median(snaps), median(counts)
     breakdown = parts(ctx, max(3, runs // 3))
     ctx.db.dispose()
     return value, baseline, breakdown

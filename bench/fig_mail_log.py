@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bench.common import Result, Sizes, log, median, repeat_ms
+from bench.common import Result, Sizes, log, median, repeat_pair_ms
 from bench.engine_setup import incident_config, make_ctx
 
 PAGE = 200
@@ -52,15 +52,12 @@ def run(sizes: Sizes, url: str) -> list[Result]:
         cursor = deep_cursor(ctx, flt, sizes.deep_rows)
         deep = page_messages(ctx, flt, cursor=cursor, limit=PAGE)
         assert len(deep.rows) == PAGE and deep.rows[0].id != cursor.id, "deep page is short"
-        first_ms = median(
-            repeat_ms(lambda f=flt: page_messages(ctx, f, limit=PAGE), sizes.quick_runs)
+        firsts, deeps = repeat_pair_ms(
+            lambda f=flt: page_messages(ctx, f, limit=PAGE),
+            lambda f=flt, c=cursor: page_messages(ctx, f, cursor=c, limit=PAGE),
+            sizes.quick_runs,
         )
-        deep_ms = median(
-            repeat_ms(
-                lambda f=flt, c=cursor: page_messages(ctx, f, cursor=c, limit=PAGE),
-                sizes.quick_runs,
-            )
-        )
+        first_ms, deep_ms = median(firsts), median(deeps)
         ratio = deep_ms / first_ms
         name = text or "no filter"
         log(f"{name}: first page {first_ms:.1f} ms, {sizes.deep_rows:,} rows deep {deep_ms:.1f} ms")
