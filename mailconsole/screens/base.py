@@ -237,6 +237,14 @@ class MailconsoleScreen(ServiceWorkers, Screen[None]):
 
     @on(events.ScreenResume)
     def _mc_resumed(self) -> None:
+        # Textual sends two ScreenResume events when a mode is first shown: load once.
+        if self.__dict__.get("_mc_resume_pending"):
+            return
+        self.__dict__["_mc_resume_pending"] = True
+        self.call_later(self._mc_shown)
+
+    def _mc_shown(self) -> None:
+        self.__dict__["_mc_resume_pending"] = False
         self.on_shown()
 
     def on_shown(self) -> None:
