@@ -21,14 +21,20 @@ from mailconsole.store.db import Database
 from mailconsole.widgets.campaign_dialogs import ReviewDialog, ScheduleDialog, ScorecardDialog
 from mailconsole.widgets.dialogs import ConfirmDialog
 from tests.campaigns.conftest import audit_rows, listmonk_config, opt_in_everyone
-from tests.console.conftest import _no_color_leak, console_config, snapshot  # noqa: F401
+from tests.console.conftest import (  # noqa: F401
+    _no_color_leak,
+    console_config,
+    pinned_tabs,
+    snapshot,
+)
 from tests.console_logs.conftest import notices
 from tests.fakes.listmonk_server import DefaultSeed, FakeListmonk
 
 
 async def settle(pilot: Any, rounds: int = 8) -> None:
-    """Let workers finish and their callbacks run. A refused action is a worker that ends in
-    an error (shown as a notification): waiting for it must not raise."""
+    """Let workers finish and their callbacks run, and the table measure its new rows (lazily,
+    on Idle). A refused action is a worker that ends in an error (shown as a notification):
+    waiting for it must not raise."""
     app = pilot.app
     for _ in range(rounds):
         try:
@@ -39,7 +45,18 @@ async def settle(pilot: Any, rounds: int = 8) -> None:
         if not any(w.is_running for w in app.workers):
             await pilot.pause()
             if not any(w.is_running for w in app.workers):
-                return
+                break
+    for _ in range(100):
+        pending = [
+            table
+            for screen in app.screen_stack
+            for table in screen.query(DataTable)
+            if table._require_update_dimensions or table._updated_cells
+        ]
+        if not pending:
+            break
+        await pilot.pause(0.01)
+    await pilot.pause()
 
 
 def console_ctx(
@@ -391,6 +408,7 @@ def snapshot_ctx(
     return ctx
 
 
+@pytest.mark.usefixtures("pinned_tabs")  # the header's tabs as planned, whatever joins later
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_campaigns_screen_snapshot(
     snap_compare: Any,
