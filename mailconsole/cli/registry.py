@@ -15,6 +15,7 @@ MODULES = [
     "mailconsole.cli.commands_logs",
     "mailconsole.cli.commands_ops",
     "mailconsole.cli.commands_queue",
+    "mailconsole.cli.commands_retention",
     "mailconsole.cli.commands_secrets",
     "mailconsole.cli.commands_send",
     "mailconsole.cli.commands_worker",
