@@ -20,7 +20,7 @@ from mailconsole.store.db import Database
 from mailconsole.store.models import AuditEvent
 from mailconsole.widgets.dialogs import ConfirmDialog
 from tests.alerts.factory import add_attempts
-from tests.console.conftest import _no_color_leak, console_config, snapshot  # noqa: F401
+from tests.console.conftest import _no_color_leak, console_config, pinned_tabs, snapshot  # noqa: F401
 from tests.console_logs.conftest import notices, settle
 
 RULES = {
@@ -198,7 +198,11 @@ async def test_a_read_only_console_is_refused_says_why_and_the_refusal_is_audite
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_alerts_screen_snapshot(
-    snap_compare: Any, sqlite_db: Database, clock: FakeClock, size: tuple[int, int]
+    snap_compare: Any,
+    sqlite_db: Database,
+    clock: FakeClock,
+    size: tuple[int, int],
+    pinned_tabs: None,
 ) -> None:
     app = app_for(seeded_ctx(sqlite_db, clock))
 
