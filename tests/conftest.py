@@ -223,6 +223,7 @@ def sandbox_config() -> Config:
                 "from": "ops@example.com",
                 "latency_ms": 0,
                 "failure_rate": 0.0,
+                "permanent_rate": 0.0,
             }
         },
         routing={"primary": "sandbox-main"},

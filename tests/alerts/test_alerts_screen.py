@@ -197,12 +197,12 @@ async def test_a_read_only_console_is_refused_says_why_and_the_refusal_is_audite
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.usefixtures("pinned_tabs")
 def test_alerts_screen_snapshot(
     snap_compare: Any,
     sqlite_db: Database,
     clock: FakeClock,
     size: tuple[int, int],
-    pinned_tabs: None,
 ) -> None:
     app = app_for(seeded_ctx(sqlite_db, clock))
 
