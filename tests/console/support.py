@@ -23,6 +23,12 @@ async def settle(pilot: Pilot[Any], rounds: int = 3) -> None:
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+    await wait_for_tables(pilot)
+
+
+async def wait_for_tables(pilot: Pilot[Any]) -> None:
+    """Until every DataTable has measured its new rows (lazily, on its next Idle event):
+    a snapshot taken before that shows header-width columns."""
     for _ in range(100):
         pending = [
             table

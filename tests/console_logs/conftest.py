@@ -18,6 +18,7 @@ from mailconsole.context import Actor, AppContext
 from mailconsole.store.db import Database
 from tests.conftest import make_config
 from tests.console.conftest import snapshot  # noqa: F401  (SVGs under snapshots/console/)
+from tests.console.support import wait_for_tables
 from tests.console_logs.factory import Msg, add_messages
 
 
@@ -145,7 +146,8 @@ async def settle(pilot: Pilot[Any], rounds: int = 6) -> None:
         if not any(w.is_running for w in app.workers):
             await pilot.pause()
             if not any(w.is_running for w in app.workers):
-                return
+                break
+    await wait_for_tables(pilot)
 
 
 def notices(app: App[Any]) -> list[str]:
