@@ -522,20 +522,28 @@ def dataset_db(data_dir: Path, sizes: Sizes, *, fresh: bool = False) -> tuple[Pa
     return path, anchor
 
 
+def _pg_prefix(sqlite_path: Path) -> str:
+    """Database names of one data directory: runs on other data directories (the smoke test's
+    temporary one, say) never touch them."""
+    digest = hashlib.sha256(str(sqlite_path.parent.parent.resolve()).encode()).hexdigest()[:8]
+    return f"mcbench_{digest}_"
+
+
 def dataset_pg(sqlite_path: Path, admin_url: str, *, fresh: bool = False) -> str:
     """A PostgreSQL database holding the same rows as `sqlite_path` (built or reused)."""
     import psycopg
 
     meta_path = sqlite_path.with_name("meta.json")
     meta = json.loads(meta_path.read_text())
-    name = f"mcbench_{meta['key']}_{int(meta['generated_at'])}"
+    prefix = _pg_prefix(sqlite_path)
+    name = f"{prefix}{meta['key']}_{int(meta['generated_at'])}"
     base = admin_url.rsplit("/", 1)[0]
     url = f"{base}/{name}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         existing = [
             r[0]
             for r in conn.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'mcbench_%'"
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,)
             ).fetchall()
         ]
         if name in existing and meta.get("pg") == name and not fresh:
@@ -550,6 +558,18 @@ def dataset_pg(sqlite_path: Path, admin_url: str, *, fresh: bool = False) -> str
     meta["pg"] = name
     meta_path.write_text(json.dumps(meta))
     return url
+
+
+def drop_pg(sqlite_path: Path, admin_url: str) -> None:
+    """Drop this data directory's PostgreSQL databases (throwaway --quick runs)."""
+    import psycopg
+
+    prefix = _pg_prefix(sqlite_path)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for (name,) in conn.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,)
+        ).fetchall():
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def queue_db(data_dir: Path, n: int, *, fresh: bool = False) -> Path:

@@ -114,7 +114,12 @@ def main(argv: list[str] | None = None) -> int:
             if pg_url:
                 assert dataset is not None
                 pg = data.dataset_pg(dataset, pg_url, fresh=args.fresh)
-            return fig_dashboard.run(sizes, sqlite_dataset_url(), pg)
+            try:
+                return fig_dashboard.run(sizes, sqlite_dataset_url(), pg)
+            finally:
+                if pg_url and sizes.quick:
+                    assert dataset is not None
+                    data.drop_pg(dataset, pg_url)
 
         def figure(name: str) -> Callable[[], list[Result]]:
             if name == "dispatch_postmark":
