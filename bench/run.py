@@ -178,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
 
     info["loadavg_end"] = os.getloadavg()
     info["total_s"] = round(time.perf_counter() - started, 1)
-    out = args.out or OUT_DIR / ("results-quick.json" if sizes.quick else "results.json")
+    name = "results-quick.json" if sizes.quick else "results.json"
+    if args.only:  # a partial run never replaces the whole run's results
+        name = name.replace(".json", "-only.json")
+    out = args.out or OUT_DIR / name
     save_results(out, info, results, argv)
     print("\n" + markdown_table(results))
     print(f"\nwhole run: {info['total_s']:.0f} s; results in {out}")
