@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Static
 
@@ -235,6 +234,7 @@ class AlertsScreen(MailconsoleScreen):
     """Alert rules and their state; acknowledge, silence, test, evaluate now."""
 
     SCREEN_TITLE = "Alerts"
+    AUTO_REFRESH = True
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("k", "acknowledge", "Acknowledge", id="alerts.acknowledge"),
@@ -248,9 +248,6 @@ class AlertsScreen(MailconsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.data: AlertsData | None = None
-        self._timer: Timer | None = None
-        self._loading = False
-        self._again = False
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static(Text("loading…", style="dim"), id="alerts-summary")
@@ -274,44 +271,13 @@ class AlertsScreen(MailconsoleScreen):
     # --- refresh ------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if self._loading:
-            # A change (ack, silence) landed while a load was in flight: load again after it,
-            # or the screen would show the state from before the change.
-            self._again = True
-            return
-        self._loading = True
-        self.call_service(
-            load_alerts,
-            done=self.show_data,
-            failed=self._load_failed,
-            group="alerts",
-            description="Alerts",
-        )
+        self.load(load_alerts, done=self.show_data, failed=self._load_failed, description="Alerts")
 
     def _load_failed(self, exc: BaseException) -> None:
         _title, message, _ = describe_error(exc)
         self.query_one("#alerts-summary", Static).update(
             safe_text(f"Refresh failed: {message}", style="bold")
         )
-        self._schedule_next()
-
-    def _schedule_next(self) -> None:
-        self._loading = False
-        if self._again:
-            self._again = False
-            self.reload()
-            return
-        seconds = getattr(self.app, "refresh_seconds", 0)
-        if seconds and self.is_attached:
-            self._timer = self.set_timer(seconds, self._tick)
-
-    def _tick(self) -> None:
-        self._timer = None
-        if self.app.screen is self:
-            self.reload()
 
     def show_data(self, data: AlertsData) -> None:
         self.data = data
@@ -331,7 +297,6 @@ class AlertsScreen(MailconsoleScreen):
             history.add_row(*history_row(n, now))
         if not data.history:
             history.add_row(Text("no notices yet", style="dim"), *([Text("")] * 6))
-        self._schedule_next()
 
     @on(DataTable.RowHighlighted, "#alert-rules")
     def _highlighted(self) -> None:

@@ -190,15 +190,26 @@ class MailconsoleScreen(ServiceWorkers, Screen[None]):
         on its own. Refreshes never overlap, and none runs while another screen or a dialog is
         showing (showing this screen again reloads it)."""
         self.cancel_refresh()
-        seconds = getattr(self.app, "refresh_seconds", 0)
+        seconds = self.refresh_interval()
         if self.AUTO_REFRESH and seconds and self.is_attached:
             self.__dict__["_refresh_timer"] = self.set_timer(seconds, self._refresh_tick)
 
+    def refresh_interval(self) -> float:
+        """Seconds between auto-refreshes (0: none); a screen over a slow service may stretch it."""
+        return float(getattr(self.app, "refresh_seconds", 0) or 0)
+
     def load(
-        self, func: Callable[..., Any], *args: Any, done: Done, description: str = ""
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        done: Done,
+        description: str = "",
+        failed: Callable[[BaseException], Any] | None = None,
     ) -> Worker[Any]:
         """Load the screen's data: `done(result)` renders it; a failure is notified once per
-        distinct message (not at every refresh); either way the next refresh is scheduled."""
+        distinct message (not at every refresh) and passed to `failed`; either way the next
+        refresh is scheduled. A reload while a load runs replaces it (an exclusive worker), so
+        a change made meanwhile is never hidden by the older result."""
         self.cancel_refresh()
 
         def rendered(result: Any) -> None:
@@ -208,18 +219,22 @@ class MailconsoleScreen(ServiceWorkers, Screen[None]):
             finally:
                 self.loaded()
 
-        def failed(exc: BaseException) -> None:
+        def load_failed(exc: BaseException) -> None:
             message = describe_error(exc)[1]
             if self.__dict__.get("_last_load_error") != message:
                 self.__dict__["_last_load_error"] = message
                 notify_error(self, exc, description or self.SCREEN_TITLE)
-            self.loaded()
+            try:
+                if failed is not None:
+                    failed(exc)
+            finally:
+                self.loaded()
 
         return self.call_service(
             func,
             *args,
             done=rendered,
-            failed=failed,
+            failed=load_failed,
             group=f"load-{type(self).__name__}",
             description=description or self.SCREEN_TITLE,
             notify=False,

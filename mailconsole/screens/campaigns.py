@@ -17,7 +17,6 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
@@ -169,6 +168,7 @@ class CampaignsScreen(MailconsoleScreen):
     """Listmonk campaigns and their governance: approvals, consent, test send, schedule."""
 
     SCREEN_TITLE = "Campaigns & approvals"
+    AUTO_REFRESH = True
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("A", "approve", "Approve", id="campaigns.approve"),
@@ -188,9 +188,6 @@ class CampaignsScreen(MailconsoleScreen):
         super().__init__()
         self.data: CampaignList | None = None
         self.status_filter: str | None = None
-        self._timer: Timer | None = None
-        self._loading = False
-        self._again = False
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static(Text("loading campaigns from Listmonk…", style="dim"), id="campaigns-summary")
@@ -209,21 +206,12 @@ class CampaignsScreen(MailconsoleScreen):
     # --- refresh ------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if self._loading:
-            self._again = True  # an action landed mid-load: load again after it
-            return
-        self._loading = True
-        self.call_service(
+        self.load(
             load_campaigns,
             self.status_filter,
             done=self.show_data,
             failed=self._load_failed,
-            group="campaigns",
             description="Campaigns",
-            notify=False,
         )
 
     def _load_failed(self, exc: BaseException) -> None:
@@ -231,22 +219,10 @@ class CampaignsScreen(MailconsoleScreen):
         self.query_one("#campaigns-summary", Static).update(
             safe_text(f"Listmonk: {message}", style="bold")
         )
-        self._schedule_next()
 
-    def _schedule_next(self) -> None:
-        self._loading = False
-        if self._again:
-            self._again = False
-            self.reload()
-            return
-        seconds = getattr(self.app, "refresh_seconds", 0)
-        if seconds and self.is_attached:
-            self._timer = self.set_timer(max(seconds, MIN_REFRESH_SECONDS), self._tick)
-
-    def _tick(self) -> None:
-        self._timer = None
-        if self.app.screen is self:  # not under a dialog, not on another screen
-            self.reload()
+    def refresh_interval(self) -> float:
+        seconds = super().refresh_interval()
+        return max(seconds, MIN_REFRESH_SECONDS) if seconds else 0.0
 
     def show_data(self, data: CampaignList) -> None:
         self.data = data
@@ -264,7 +240,6 @@ class CampaignsScreen(MailconsoleScreen):
             index = next((i for i, r in enumerate(data.rows) if r.id == keep), 0)
             table.move_cursor(row=index)
         self._show_detail()
-        self._schedule_next()
 
     @on(DataTable.RowHighlighted, "#campaigns-table")
     def _highlighted(self) -> None:
