@@ -492,6 +492,13 @@ def _fresh(meta_path: Path, key: str) -> dict[str, Any] | None:
     return meta
 
 
+def _drop_stale(data_dir: Path, prefix: str) -> None:
+    """Remove every cached build of this kind and size (older keys included): ~2 GB each."""
+    for old in data_dir.glob(prefix + "*"):
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def dataset_db(data_dir: Path, sizes: Sizes, *, fresh: bool = False) -> tuple[Path, datetime]:
     """The incident dataset's SQLite file (built or reused) and its anchor time."""
     key = cache_key("dataset", sizes.messages, sizes.attempts, sizes.dead, sizes.queued)
@@ -501,7 +508,7 @@ def dataset_db(data_dir: Path, sizes: Sizes, *, fresh: bool = False) -> tuple[Pa
     meta = None if fresh else _fresh(meta_path, key)
     if meta is not None and path.exists():
         return path, datetime.fromtimestamp(meta["anchor"], UTC)
-    shutil.rmtree(folder, ignore_errors=True)
+    _drop_stale(data_dir, f"dataset-{sizes.messages}-")
     folder.mkdir(parents=True, exist_ok=True)
     anchor = datetime.now(UTC).replace(microsecond=0)
     log(f"generating {sizes.messages:,} messages / {sizes.attempts:,} attempts into {path} …")
@@ -580,7 +587,7 @@ def queue_db(data_dir: Path, n: int, *, fresh: bool = False) -> Path:
     path = folder / "mailconsole.db"
     if not fresh and _fresh(meta_path, key) is not None and path.exists():
         return path
-    shutil.rmtree(folder, ignore_errors=True)
+    _drop_stale(data_dir, f"queue-{n}-")
     folder.mkdir(parents=True, exist_ok=True)
     anchor = datetime.now(UTC)
     t0 = time.perf_counter()
