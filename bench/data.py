@@ -477,8 +477,9 @@ def _migration_hash() -> str:
     return h.hexdigest()[:12]
 
 
-def cache_key(kind: str, *parts: Any) -> str:
-    raw = json.dumps([GENERATOR_VERSION, SEED, kind, *parts, _migration_hash()])
+def cache_key(kind: str, *parts: Any, schema: bool = True) -> str:
+    """The cache key of a build: generator version, seed, sizes, and the migration (for stores)."""
+    raw = json.dumps([GENERATOR_VERSION, SEED, kind, *parts, _migration_hash() if schema else ""])
     return hashlib.sha256(raw.encode()).hexdigest()[:10]
 
 

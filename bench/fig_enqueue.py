@@ -77,7 +77,9 @@ def run(sizes: Sizes, work: Path, data_dir: Path) -> list[Result]:
     template = work / "empty.db"
     if not template.exists():
         data.create_schema(sqlite_url(template))
-    jsonl = data.write_jsonl(data_dir / f"enqueue-{n}-{data.cache_key('jsonl', n)}.jsonl", n)
+    jsonl = data.write_jsonl(
+        data_dir / f"enqueue-{n}-{data.cache_key('jsonl', n, schema=False)}.jsonl", n
+    )
     config = write_config(work / "config.toml", "# defaults: no accounts needed to enqueue\n")
     rows = prepared_rows(n)
     engine, base, peaks = [], [], []
