@@ -247,3 +247,12 @@ def test_enqueue_jsonl_from_stdin_reports_line_numbers_and_keeps_good_lines(
     assert result.exit_code == 1
     assert "line 2: invalid address" in result.stderr
     assert "queued 2 message(s), rejected 1" in result.stdout
+
+
+def test_sending_without_any_configured_account_says_how_to_add_one(
+    db: Database, clock: object
+) -> None:
+    ctx = AppContext(config=make_config(), db=db, clock=clock)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"add an \[accounts.NAME\] table"):
+        enqueue(ctx, {"to": "a@example.org", "subject": "s", "text": "t"})
+    assert _count(db) == 0

@@ -168,6 +168,11 @@ def build_message(ctx: AppContext, data: Mapping[str, Any]) -> NewMessage:
         )
     cfg = ctx.config
     limits = cfg.limits
+    if not cfg.accounts:
+        raise ValidationError(
+            f"no sending account is configured ({cfg.source}): add an [accounts.NAME] table "
+            "to the config file (see README), or try `mailconsole demo`"
+        )
     account = data.get("backend") or None
     if account is not None and account not in cfg.accounts:
         known = ", ".join(sorted(cfg.accounts)) or "none configured"
