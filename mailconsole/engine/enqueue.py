@@ -168,11 +168,6 @@ def build_message(ctx: AppContext, data: Mapping[str, Any]) -> NewMessage:
         )
     cfg = ctx.config
     limits = cfg.limits
-    if not cfg.accounts:
-        raise ValidationError(
-            f"no sending account is configured ({cfg.source}): add an [accounts.NAME] table "
-            "to the config file (see README), or try `mailconsole demo`"
-        )
     account = data.get("backend") or None
     if account is not None and account not in cfg.accounts:
         known = ", ".join(sorted(cfg.accounts)) or "none configured"
@@ -204,6 +199,11 @@ def build_message(ctx: AppContext, data: Mapping[str, Any]) -> NewMessage:
     if not sender:
         route = account or cfg.primary_account
         sender = cfg.accounts[route].from_addr if route and route in cfg.accounts else None
+    if not sender and not cfg.accounts:
+        raise ValidationError(
+            f"no sending account is configured ({cfg.source}): add an [accounts.NAME] table "
+            "with `from` to the config file (see README), or try `mailconsole demo`"
+        )
     if not sender:
         raise ValidationError(
             "no sender: give 'from', or set `from` on the account in the config file"
