@@ -97,6 +97,57 @@ def test_retry_runs_only_the_plan_not_dead_letters_that_appeared_after_it(
     assert list(statuses.values()).count("dead") == 2
 
 
+def test_retry_in_several_chunks_reports_progress_and_changes_each_planned_row_once(
+    ctx: AppContext, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailconsole.services.retry.APPLY_CHUNK", 3)
+    dead = [add_message(ctx, status="dead", attempts=4) for _ in range(7)]
+    sent = add_message(ctx, status="sent")
+    plan = retry_plan(ctx, MessageFilter(statuses=("dead", "sent")))
+    clock.advance(10)
+    with ctx.db.writing() as s:  # an operator changed one planned row after the plan
+        msg = s.get(Message, dead[4])
+        assert msg is not None
+        msg.status, msg.updated_at = "cancelled", clock.now()
+    seen: list[tuple[int, int]] = []
+    assert apply_retry(ctx, plan, progress=lambda done, total: seen.append((done, total))) == 6
+    assert seen == [(3, 7), (6, 7)]  # the changed row is not among the ids to update
+    statuses = _statuses(ctx)
+    assert [statuses[i] for i in dead] == ["queued"] * 4 + ["cancelled"] + ["queued"] * 2
+    assert statuses[sent] == "sent"
+    with ctx.db.reading() as s:
+        attempts = dict(s.execute(select(Message.id, Message.attempts)).all())
+    assert [attempts[i] for i in dead] == [0, 0, 0, 0, 4, 0, 0]
+    (row,) = audit_log(ctx, action="retry")
+    assert row.count == 6
+
+
+def test_retry_clears_a_stray_lease_on_a_requeued_row_and_leaves_other_leases_alone(
+    ctx: AppContext, clock: FakeClock
+) -> None:
+    stray = add_message(ctx, status="dead")
+    clean = add_message(ctx, status="dead")
+    sending = add_message(ctx, status="sending")
+    held = clock.now()
+    with ctx.db.writing() as s:
+        for i in (stray, sending):
+            msg = s.get(Message, i)
+            assert msg is not None
+            msg.lease_owner, msg.lease_expires_at = "worker-1", held
+    plan = retry_plan(ctx, MessageFilter(statuses=("dead", "sending")))
+    assert apply_retry(ctx, plan) == 2
+    with ctx.db.reading() as s:
+        leases = {
+            i: (o, e)
+            for i, o, e in s.execute(
+                select(Message.id, Message.lease_owner, Message.lease_expires_at)
+            ).all()
+        }
+    assert leases[stray] == (None, None) and leases[clean] == (None, None)
+    assert leases[sending] == ("worker-1", held)
+    assert _statuses(ctx) == {stray: "queued", clean: "queued", sending: "sending"}
+
+
 def test_retry_by_ids_reports_a_selection(ctx: AppContext) -> None:
     a = add_message(ctx, status="dead")
     b = add_message(ctx, status="sent")
