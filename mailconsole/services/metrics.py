@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, literal_column, select
+from sqlalchemy import and_, case, func, select
 from sqlmodel import Session
 
 from mailconsole.context import AppContext
@@ -217,49 +217,69 @@ def _open_outages(session: Session, now: datetime) -> dict[str, OutageView]:
 # --- queue status ------------------------------------------------------------------------------
 
 
+def _attempts_by_backend(
+    session: Session, day_ago: datetime, two_days_ago: datetime
+) -> dict[str, tuple[int, int, int, int]]:
+    """(attempts, failed) in the last 24 h and the 24 h before, per backend with any.
+
+    Plain counts over ranges of `ix_attempt_backend_started (backend, started_at, outcome)` per
+    backend (index-only; a count steps entries 10x faster than summing CASE expressions); the
+    backends are found by skipping along that index (`min(backend) > previous`, one seek each),
+    so the 48 h of attempts are never grouped by an expression or sorted.
+    """
+    A = DeliveryAttempt
+    recent = A.started_at >= day_ago
+    failed = A.outcome != SENT
+    result: dict[str, tuple[int, int, int, int]] = {}
+    previous: str | None = None
+    while True:
+        stmt = select(func.min(A.backend))
+        if previous is not None:
+            stmt = stmt.where(A.backend > previous)
+        name = session.execute(stmt).scalar()
+        if name is None:
+            return result
+        previous = name
+        in_backend = A.backend == name
+        a, f, pa, pf = (
+            session.execute(select(func.count()).where(in_backend, *window)).scalar_one()
+            for window in (
+                (recent,),
+                (recent, failed),
+                (A.started_at >= two_days_ago, A.started_at < day_ago),
+                (A.started_at >= two_days_ago, A.started_at < day_ago, failed),
+            )
+        )
+        if a or pa:
+            result[name] = (int(a), int(f), int(pa), int(pf))
+
+
 def queue_status(ctx: AppContext) -> QueueStatus:
     """The queue at a glance: the figures of `queue status`, the Dashboard cards and the alerts."""
     now = ctx.clock.now()
     day_ago, two_days_ago = now - DAY, now - 2 * DAY
     primary = ctx.config.primary_account
     with ctx.db.reading() as session:
-        route = func.coalesce(Message.backend, Message.account)
+        # Grouped by the bare columns of ix_message_backlog, so SQLite streams the index in order
+        # (no temporary B-tree over the whole backlog); the route is resolved in Python below.
         backlog_rows = session.execute(
             select(
-                route.label("route"),
+                Message.status,
+                Message.backend,
+                Message.account,
                 func.count(),
                 func.min(Message.created_at),
-                func.min(
-                    case(
-                        (Message.status == MessageStatus.QUEUED.value, Message.next_attempt_at),
-                        else_=None,
-                    )
-                ),
+                func.min(Message.next_attempt_at),
             )
             .where(Message.status.in_(BACKLOG_VALUES))  # type: ignore[attr-defined]
-            .group_by(route)
+            .group_by(Message.status, Message.backend, Message.account)
         ).all()
         dead_total, dead_new = session.execute(
             select(func.count(), _count_when(Message.updated_at >= day_ago)).where(
                 Message.status == MessageStatus.DEAD.value
             )
         ).one()
-        recent = DeliveryAttempt.started_at >= day_ago
-        failed = DeliveryAttempt.outcome != SENT
-        # Grouping by an expression, not the bare column, keeps SQLite on the started_at range
-        # (the covering index) instead of scanning the whole table along ix_attempt_backend_started.
-        by_name = func.coalesce(DeliveryAttempt.backend, literal_column("''"))
-        attempt_rows = session.execute(
-            select(
-                by_name,
-                _count_when(recent),
-                _count_when(and_(recent, failed)),
-                _count_when(~recent),
-                _count_when(and_(~recent, failed)),
-            )
-            .where(DeliveryAttempt.started_at >= two_days_ago)
-            .group_by(by_name)
-        ).all()
+        attempts = _attempts_by_backend(session, day_ago, two_days_ago)
         paused = bool(get_setting(session, DISPATCH_PAUSED, False))
         fallback_setting = get_setting(session, FALLBACK_ENABLED, None)
         states = {row.backend: row for row in session.exec(select(BackendState)).scalars()}
@@ -268,15 +288,15 @@ def queue_status(ctx: AppContext) -> QueueStatus:
     backlog: dict[str, int] = defaultdict(int)
     oldest: datetime | None = None
     next_at: datetime | None = None
-    for name, count, first_created, first_next in backlog_rows:
-        backlog[name or primary or "(unrouted)"] += count
+    queued = MessageStatus.QUEUED.value
+    for status, backend, account, count, first_created, first_next in backlog_rows:
+        backlog[backend or account or primary or "(unrouted)"] += count
         if first_created is not None and (oldest is None or first_created < oldest):
             oldest = first_created
+        if status != queued:
+            continue  # a message being sent has no next attempt yet
         if first_next is not None and (next_at is None or first_next < next_at):
             next_at = first_next
-    attempts: dict[str, tuple[int, int, int, int]] = {
-        name: (int(a), int(f), int(pa), int(pf)) for name, a, f, pa, pf in attempt_rows
-    }
     names = list(ctx.config.accounts)
     for extra in (*backlog, *attempts, *states, *outages):
         if extra not in names:
@@ -354,21 +374,42 @@ def failure_trend(
         current = now.replace(minute=0, second=0, microsecond=0)
     start = current - timedelta(seconds=width * (count - 1))
     end = current + timedelta(seconds=width)
-    bucket = epoch_bucket(ctx.db, DeliveryAttempt.started_at, start, width).label("bucket")
-    conds = [DeliveryAttempt.started_at >= start, DeliveryAttempt.started_at < end]
-    if backend:
-        conds.append(DeliveryAttempt.backend == backend)
+    conds: list[Any] = [DeliveryAttempt.backend == backend] if backend else []
+    failed_col = _count_when(DeliveryAttempt.outcome != SENT)
+    rows: list[Any] = []
     with ctx.db.reading() as session:
-        rows = session.execute(
-            select(
-                bucket,
-                DeliveryAttempt.error_code,
-                func.count(),
-                _count_when(DeliveryAttempt.outcome != SENT),
+        if unit == "hour":
+            # One range query per hour: computing the bucket of every row (strftime on SQLite)
+            # and sorting by it cost more than 24 seeks along ix_attempt_started_outcome. Only
+            # the hour's own bounds: with the window's too, SQLite ranges over the whole window.
+            for i in range(count):
+                lo = start + timedelta(seconds=width * i)
+                hi = lo + timedelta(seconds=width)
+                rows.extend(
+                    (i, code, n, nf)
+                    for code, n, nf in session.execute(
+                        select(DeliveryAttempt.error_code, func.count(), failed_col)
+                        .where(
+                            *conds,
+                            DeliveryAttempt.started_at >= lo,
+                            DeliveryAttempt.started_at < hi,
+                        )
+                        .group_by(DeliveryAttempt.error_code)
+                    )
+                )
+        else:
+            bucket = epoch_bucket(ctx.db, DeliveryAttempt.started_at, start, width).label("bucket")
+            rows = list(
+                session.execute(
+                    select(bucket, DeliveryAttempt.error_code, func.count(), failed_col)
+                    .where(
+                        *conds,
+                        DeliveryAttempt.started_at >= start,
+                        DeliveryAttempt.started_at < end,
+                    )
+                    .group_by(bucket, DeliveryAttempt.error_code)
+                ).all()
             )
-            .where(*conds)
-            .group_by(bucket, DeliveryAttempt.error_code)
-        ).all()
     attempts = [0] * count
     failed = [0] * count
     codes: list[dict[str, int]] = [defaultdict(int) for _ in range(count)]

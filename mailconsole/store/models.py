@@ -123,7 +123,8 @@ class DeliveryAttempt(SQLModel, table=True):
         Index("ix_attempt_message", "message_id", "attempt_no"),
         # Covers the metrics (rates, trends by backend and error code) with an index-only scan.
         Index("ix_attempt_started_outcome", "started_at", "outcome", "backend", "error_code"),
-        Index("ix_attempt_backend_started", "backend", "started_at"),
+        # Per-backend 24 h / previous 24 h rates: a range scan per backend, covered by outcome.
+        Index("ix_attempt_backend_started", "backend", "started_at", "outcome"),
     )
 
     id: int | None = Field(

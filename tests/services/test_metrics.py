@@ -185,3 +185,85 @@ def test_dashboard_snapshot_collects_status_sparkline_and_levels(
     assert snap.levels["backlog"] == "ok"
     assert {p.name for p in snap.providers} == {"sandbox-main", "sandbox-backup"}
     assert snap.to_dict()["status"]["queue_backlog"] == 1
+
+
+def test_queue_status_lists_removed_accounts_seen_in_the_last_48h_and_routes_by_account(
+    ctx: AppContext, clock: FakeClock
+) -> None:
+    now = clock.now()
+    # backend unset: the backlog counts under the message's account; a message being sent
+    # has no next attempt, so it never sets next_attempt_at
+    add_message(ctx, account="sandbox-backup", next_attempt_at=now + timedelta(minutes=9))
+    add_message(
+        ctx, status="sending", backend="old-account", next_attempt_at=now - timedelta(hours=1)
+    )
+    mid = add_message(ctx, status="sent")
+    add_attempt(ctx, mid, backend="old-account", started_at=now - timedelta(hours=47))
+    add_attempt(
+        ctx, mid, backend="gone", outcome="transient", started_at=now - timedelta(minutes=1)
+    )
+    add_attempt(ctx, mid, backend="ancient", started_at=now - timedelta(hours=49))
+    add_attempt(ctx, mid, backend="aaa", started_at=now - timedelta(days=3))
+
+    status = queue_status(ctx)
+
+    assert status.next_attempt_at == now + timedelta(minutes=9)
+    assert status.by_backend["sandbox-backup"].backlog == 1
+    old, gone = status.by_backend["old-account"], status.by_backend["gone"]
+    assert (old.backlog, old.attempts_24h, old.configured) == (1, 0, False)
+    assert (gone.attempts_24h, gone.failed_24h, gone.configured) == (1, 1, False)
+    assert "ancient" not in status.by_backend and "aaa" not in status.by_backend
+    assert (status.attempts_24h, status.failed_24h) == (1, 1)
+    assert (status.attempts_prev_24h, status.failed_prev_24h) == (1, 0)
+
+
+def test_hourly_trend_equals_direct_counts_at_an_odd_minute_with_edge_attempts(
+    ctx: AppContext, clock: FakeClock
+) -> None:
+    clock.advance(minutes=37, seconds=13)
+    now = clock.now()
+    current = now.replace(minute=0, second=0, microsecond=0)
+    window_start = current - timedelta(hours=23)
+    mid = add_message(ctx)
+    made: list[tuple[timedelta, str, str, str | None]] = []
+    offsets = [
+        timedelta(0),  # the first bucket's first instant
+        timedelta(microseconds=-1),  # just before the window
+        timedelta(hours=24),  # the end of the window (excluded)
+        timedelta(hours=24, microseconds=-1),  # the running hour's last instant
+        timedelta(hours=5),
+        timedelta(hours=5, minutes=59, seconds=59),
+        timedelta(hours=23, minutes=37),
+    ]
+    for i, off in enumerate(offsets):
+        for backend, outcome, code in (
+            ("sandbox-main", "sent", None),
+            ("sandbox-main", "transient", "http_503"),
+            ("sandbox-backup", "permanent", "rejected" if i % 2 else None),
+        ):
+            add_attempt(
+                ctx,
+                mid,
+                backend=backend,
+                outcome=outcome,
+                error_code=code,
+                started_at=window_start + off,
+            )
+            made.append((off, backend, outcome, code))
+
+    for only in (None, "sandbox-backup"):
+        trend = failure_trend(ctx, hours=24, backend=only)
+        expected_attempts = [0] * 24
+        expected_failed = [0] * 24
+        for off, backend, outcome, _ in made:
+            if only and backend != only:
+                continue
+            i = int(off.total_seconds() // 3600) if off >= timedelta(0) else -1
+            if 0 <= i < 24:
+                expected_attempts[i] += 1
+                expected_failed[i] += outcome != "sent"
+        assert [b.attempts for b in trend.buckets] == expected_attempts
+        assert [b.failed for b in trend.buckets] == expected_failed
+        assert trend.buckets[0].start == window_start
+    whole = failure_trend(ctx, hours=24)
+    assert whole.by_error_code == {"http_503": 5, "unknown": 3, "rejected": 2}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 19:48:26.510736
+Create Date: 2026-11-25 20:34:07.107430
 """
 
 from __future__ import annotations
@@ -193,7 +193,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("delivery_attempt", schema=None) as batch_op:
-        batch_op.create_index("ix_attempt_backend_started", ["backend", "started_at"], unique=False)
+        batch_op.create_index(
+            "ix_attempt_backend_started", ["backend", "started_at", "outcome"], unique=False
+        )
         batch_op.create_index("ix_attempt_message", ["message_id", "attempt_no"], unique=False)
         batch_op.create_index(
             "ix_attempt_started_outcome",
