@@ -92,7 +92,7 @@ class ClaimedMessage:
             cc=self.cc,
             bcc=self.bcc,
             reply_to=self.reply_to,
-            headers=dict(self.headers),
+            headers=self.headers,
             tag=self.tag,
             stream=self.stream,
             template_id=self.template_id,
@@ -148,10 +148,19 @@ def suppressed_addresses(session: Session, addresses: Iterable[str]) -> dict[str
     """Which of `addresses` (any case) are suppressed, lower-cased, with their reason."""
     wanted = sorted({a.lower() for a in addresses})
     found: dict[str, str] = {}
+    sqlite = not _is_pg(session)
     for chunk in _chunks(wanted):
-        for address, reason in session.execute(
-            select(S.c.address, S.c.reason).where(S.c.address.in_(list(chunk)))
-        ):
+        if sqlite:  # straight to the driver: this runs on every claim, with hundreds of addresses
+            rows: Any = session.connection().exec_driver_sql(
+                f"SELECT address, reason FROM {S.name} "
+                f"WHERE address IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+        else:
+            rows = session.execute(
+                select(S.c.address, S.c.reason).where(S.c.address.in_(list(chunk)))
+            )
+        for address, reason in rows:
             found[address] = reason
     return found
 
@@ -182,16 +191,25 @@ def claim_messages(
         .order_by(M.c.next_attempt_at, M.c.id)
         .limit(limit)
     )
-    if _is_pg(session):
+    is_pg = _is_pg(session)
+    if is_pg:
         # A materialized CTE runs the locking sub-select exactly once: inlined into the UPDATE,
         # PostgreSQL may re-run it during the join and claim more than `limit` rows.
         locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
-        chosen: Any = M.c.id.in_(select(locked.c.id))
+        # Re-checked here: another claimer may have changed the row since the CTE read it.
+        where: tuple[Any, ...] = (
+            M.c.id.in_(select(locked.c.id)),
+            M.c.status == MessageStatus.QUEUED.value,
+        )
     else:
-        chosen = M.c.id.in_(due.scalar_subquery())
+        # No outer status check on SQLite: BEGIN IMMEDIATE holds the write lock from the sub-select
+        # to the update, so the rows it picked are still queued. With that check, SQLite's planner
+        # (statistics or not) may satisfy it through `ix_message_updated`, reading every queued
+        # row's index entry on each claim, instead of looking the chosen ids up by primary key.
+        where = (M.c.id.in_(due.scalar_subquery()),)
     stmt = (
         update(M)
-        .where(chosen, M.c.status == MessageStatus.QUEUED.value)
+        .where(*where)
         .values(
             status=MessageStatus.SENDING.value,
             lease_owner=owner,
@@ -205,60 +223,101 @@ def claim_messages(
     rows = sorted(session.execute(stmt).all(), key=lambda r: r.id)
     if not rows:
         return result
-    all_recipients = [
-        a for r in rows for a in (*_split(r.to_addrs), *_split(r.cc_addrs), *_split(r.bcc_addrs))
-    ]
-    blocked = suppressed_addresses(session, all_recipients)
-    sendable = []
-    for r in rows:
-        recips = (*_split(r.to_addrs), *_split(r.cc_addrs), *_split(r.bcc_addrs))
-        hit = next((a for a in recips if a.lower() in blocked), None)
-        if hit is None:
-            sendable.append(r)
-            continue
-        result.suppressed.append(r.id)
-        session.execute(
-            update(M)
-            .where(M.c.id == r.id, M.c.lease_owner == owner, M.c.attempts == r.attempts)
-            .values(
-                status=MessageStatus.SUPPRESSED.value,
-                lease_owner=None,
-                lease_expires_at=None,
-                attempts=M.c.attempts - 1,
-                last_error_code="suppressed",
-                last_error=f"recipient {hit} is suppressed ({blocked[hit.lower()]}): not sent",
-                updated_at=now,
+    # Each row's addresses are split once: they serve the suppression check and the message.
+    split = [(r, _split(r.to_addrs), _split(r.cc_addrs), _split(r.bcc_addrs)) for r in rows]
+    blocked = suppressed_addresses(
+        session, [a for _, to, cc, bcc in split for a in (*to, *cc, *bcc)]
+    )
+    sendable = split
+    if blocked:
+        sendable = []
+        for item in split:
+            r, to, cc, bcc = item
+            hit = next((a for a in (*to, *cc, *bcc) if a.lower() in blocked), None)
+            if hit is None:
+                sendable.append(item)
+                continue
+            result.suppressed.append(r.id)
+            session.execute(
+                update(M)
+                .where(M.c.id == r.id, M.c.lease_owner == owner, M.c.attempts == r.attempts)
+                .values(
+                    status=MessageStatus.SUPPRESSED.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=M.c.attempts - 1,
+                    last_error_code="suppressed",
+                    last_error=f"recipient {hit} is suppressed ({blocked[hit.lower()]}): not sent",
+                    updated_at=now,
+                )
             )
-        )
-    bodies: dict[int, Any] = {}
-    ids = [r.id for r in sendable]
-    for chunk in _chunks(ids):
-        for b in session.execute(select(B).where(B.c.message_id.in_(list(chunk)))):
-            bodies[b.message_id] = b
-    for r in sendable:
+    bodies = _bodies(session, [item[0].id for item in sendable], is_pg)
+    append = result.messages.append
+    for r, to, cc, bcc in sendable:
         body = bodies.get(r.id)
-        result.messages.append(
+        if body is None:
+            text = html = template_id = template_data = None
+            headers: dict[str, str] = {}
+        else:
+            text, html, raw_headers, template_id, template_data = body
+            headers = dict(raw_headers) if raw_headers else {}
+        append(
             ClaimedMessage(
                 id=r.id,
                 attempt=r.attempts,
                 source=r.account or primary,
                 backend=backend,
                 from_addr=r.from_addr,
-                to=_split(r.to_addrs),
-                cc=_split(r.cc_addrs),
-                bcc=_split(r.bcc_addrs),
-                reply_to=r.reply_to,
+                to=to,
                 subject=r.subject,
+                cc=cc,
+                bcc=bcc,
+                reply_to=r.reply_to,
                 tag=r.tag,
                 stream=r.stream,
-                text=body.text_body if body else None,
-                html=body.html_body if body else None,
-                headers=dict(body.headers or {}) if body else {},
-                template_id=body.template_id if body else None,
-                template_data=body.template_data if body else None,
+                text=text,
+                html=html,
+                headers=headers,
+                template_id=template_id,
+                template_data=template_data,
             )
         )
     return result
+
+
+def _bodies(session: Session, ids: Sequence[int], is_pg: bool) -> dict[int, tuple[Any, ...]]:
+    """(text, html, headers, template_id, template_data) of each message id that has a body.
+
+    On SQLite the rows come straight from the driver and only non-NULL JSON goes through the
+    column type's own result processor (JSON `null` is what the store writes for none): most
+    bodies have neither headers nor template data.
+    """
+    bodies: dict[int, tuple[Any, ...]] = {}
+    if not ids:
+        return bodies
+    if is_pg:
+        cols = (B.c.message_id, B.c.text_body, B.c.html_body, B.c.headers, B.c.template_id,
+                B.c.template_data)  # fmt: skip
+        for chunk in _chunks(ids):
+            for b in session.execute(select(*cols).where(B.c.message_id.in_(list(chunk)))):
+                bodies[b[0]] = tuple(b[1:])
+        return bodies
+    conn = session.connection()
+    dialect = conn.dialect
+    load_headers = B.c.headers.type.dialect_impl(dialect).result_processor(dialect, None)
+    load_data = B.c.template_data.type.dialect_impl(dialect).result_processor(dialect, None)
+    for chunk in _chunks(ids):
+        sql = (
+            "SELECT message_id, text_body, html_body, headers, template_id, template_data "
+            f"FROM {B.name} WHERE message_id IN ({','.join('?' * len(chunk))})"
+        )
+        for mid, text, html, headers, template_id, data in conn.exec_driver_sql(sql, tuple(chunk)):
+            if headers is not None and load_headers is not None:
+                headers = None if headers == "null" else load_headers(headers)
+            if data is not None and load_data is not None:
+                data = None if data == "null" else load_data(data)
+            bodies[mid] = (text, html, headers, template_id, data)
+    return bodies
 
 
 def owned(session: Session, owner: str, messages: Sequence[ClaimedMessage]) -> set[int]:
@@ -269,17 +328,24 @@ def owned(session: Session, owner: str, messages: Sequence[ClaimedMessage]) -> s
     """
     expected = {m.id: m.attempt for m in messages}
     held: set[int] = set()
+    pg = _is_pg(session)
+    sending = MessageStatus.SENDING.value
     for chunk in _chunks(list(expected)):
-        q = select(M.c.id, M.c.attempts).where(
-            M.c.id.in_(list(chunk)),
-            M.c.lease_owner == owner,
-            M.c.status == MessageStatus.SENDING.value,
-        )
-        if _is_pg(session):
-            q = q.with_for_update()
-        for row in session.execute(q):
-            if expected.get(row.id) == row.attempts:
-                held.add(row.id)
+        if not pg:  # straight to the driver: this runs on every recorded batch
+            rows: Any = session.connection().exec_driver_sql(
+                f"SELECT id, attempts FROM {M.name} WHERE id IN ({','.join('?' * len(chunk))}) "
+                "AND lease_owner = ? AND status = ?",
+                (*chunk, owner, sending),
+            )
+        else:
+            rows = session.execute(
+                select(M.c.id, M.c.attempts)
+                .where(M.c.id.in_(list(chunk)), M.c.lease_owner == owner, M.c.status == sending)
+                .with_for_update()
+            )
+        for mid, attempts in rows:
+            if expected.get(mid) == attempts:
+                held.add(mid)
     return held
 
 
