@@ -64,6 +64,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WAIT_S = 5.0  # how long "process queue now" waits for a running dispatch to end
 MAX_ERROR_TEXT = 2000
+# A run notes a backend's success in its circuit state at most this often while nothing in the
+# run has failed it: the note is an ORM read-modify-write (~5 ms), SMTP records every 50 messages.
+SUCCESS_NOTE_INTERVAL = timedelta(seconds=1)
 _rng = random.Random()
 
 
@@ -300,6 +303,8 @@ class _Run:
         self.report = DispatchReport(limit=limit)
         lease_s = self.cfg.dispatch.lease_seconds
         self.send_timeout = max(1.0, lease_s * 0.8)
+        # backend -> when this run last noted a success that found the circuit closed
+        self.noted_success: dict[str, datetime] = {}
 
     def stopping(self) -> bool:
         return self.lost.is_set() or (self.stop is not None and self.stop.is_set())
@@ -624,9 +629,15 @@ class _Run:
     ) -> None:
         d = self.cfg.dispatch
         if any(res.outcome is Outcome.SENT for res in results):
-            rec.closed = circuit.note_success(s, backend, now)
+            last = self.noted_success.get(backend)
+            if last is None or not (timedelta(0) <= now - last < SUCCESS_NOTE_INTERVAL):
+                rec.closed = circuit.note_success(s, backend, now)
+                self.noted_success[backend] = now
+            # else: noted under a second ago with nothing failed since (a failure below clears
+            # the memo), so the state is already closed with no failure run.
         account = next((res for res in results if res.outcome is Outcome.ACCOUNT), None)
         if account is not None:
+            self.noted_success.pop(backend, None)
             if circuit.note_account_error(
                 s, backend, account.error_code or "account_error", account.error_message, now, d
             ):
@@ -637,6 +648,7 @@ class _Run:
             res.outcome is Outcome.TRANSIENT and circuit.is_backend_level(res.error_code)
             for res in results
         ):
+            self.noted_success.pop(backend, None)
             first = results[0]
             if circuit.note_wholesale_failure(
                 s,

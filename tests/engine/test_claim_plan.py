@@ -169,3 +169,32 @@ def test_the_optimize_job_does_nothing_on_postgresql(pg_db: Database, clock: Fak
     assert store_jobs.optimize(ctx)["outcome"] == "skipped"
     with pg_db.engine.connect() as conn:
         assert conn.execute(text("SELECT 1")).scalar_one() == 1
+
+
+async def test_a_run_notes_success_in_the_circuit_once_per_second_not_per_batch(
+    sqlite_db: Database, clock: FakeClock, monkeypatch: Any
+) -> None:
+    from mailconsole.engine import circuit
+
+    notes: list[str] = []
+    real = circuit.note_success
+
+    def counting(session: Any, backend: str, now: Any) -> bool:
+        notes.append(backend)
+        return real(session, backend, now)
+
+    monkeypatch.setattr(circuit, "note_success", counting)
+    backend = ScriptedBackend("main", batch_size=5)
+    ctx = make_ctx(sqlite_db, clock, engine_config(), main=backend)
+    enqueue(ctx, 20)
+    report = await run_dispatch_once(ctx, owner="w")
+    assert (report.sent, report.batches) == (20, 4)
+    assert notes == ["main"]  # four batches within the same second: one state write
+    state = (
+        sqlite_db.session()
+        .execute(
+            text("SELECT circuit, consecutive_failures FROM backend_state WHERE backend = 'main'")
+        )
+        .one()
+    )
+    assert tuple(state) == ("closed", 0)
