@@ -4,6 +4,9 @@ Rows stream from keyset chunks (`iter_messages`) straight to the output: a milli
 in memory at once. CSV is for spreadsheets, so every text cell that a spreadsheet would run as a
 formula (`=`, `+`, `-`, `@`, tab, CR, NUL first) gets a leading `'`, and every field is quoted.
 Real mail data trips this: `+tag@` addresses, provider errors that start with `-`.
+The CSV path is the one that meets a million rows, so it reads plain Core rows (no `MessageRow`
+per row) and, on SQLite, lets the SELECT itself format the times and neutralise the text: Python
+then only hands tuples to `csv.writer`.
 An export changes nothing, so it runs in read-only mode, but it is audited (data left the store).
 """
 
@@ -12,20 +15,35 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
+
+from sqlalchemy import Integer, String, literal_column, select, tuple_
 
 from mailconsole.context import AppContext
 from mailconsole.errors import ValidationError
 from mailconsole.services.audit import AuditRecord, record
-from mailconsole.services.filters import MessageFilter
-from mailconsole.services.logs import ROW_FIELDS, MessageRow, iter_messages
+from mailconsole.services.filters import MessageFilter, conditions
+from mailconsole.services.logs import (
+    KEY,
+    NEWEST_FIRST,
+    ROW_COLUMNS,
+    ROW_FIELDS,
+    MessageRow,
+    iter_messages,
+)
+from mailconsole.store.models import Message
+from mailconsole.store.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 ExportFormat = Literal["csv", "json", "jsonl"]
 FORMATS = ("csv", "json", "jsonl")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
+_FORMULA_FIRST = frozenset(FORMULA_PREFIXES)
+# Rows per keyset read of a CSV export; it divides the 10,000 of the progress callback.
+CSV_CHUNK = 5000
+_SQLITE_ISO_FN = "mailconsole_iso_utc"
 
 
 def neutralize_cell(value: Any) -> str:
@@ -34,6 +52,93 @@ def neutralize_cell(value: Any) -> str:
         return ""
     text = value.isoformat() if isinstance(value, datetime) else str(value)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def _iso_utc(value: datetime) -> str:
+    """How every export writes a time: ISO 8601 in UTC, as `MessageRow.to_dict()` does."""
+    return value.astimezone(UTC).isoformat()
+
+
+def _sqlite_iso(raw: str | None) -> str | None:
+    """The SELECT's fallback for a stored time not in the usual naive microsecond layout."""
+    if raw is None:
+        return None
+    value = datetime.fromisoformat(raw)
+    return _iso_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def _sqlite_cell(name: str) -> Any:
+    """The CSV cell of `message.<name>`, computed by SQLite; equal to `neutralize_cell`'s.
+
+    Times are stored naive UTC as `YYYY-MM-DD HH:MM:SS.ffffff`; `datetime.isoformat()` writes
+    them with a `T`, `+00:00`, and no fraction when it is zero. Any other stored layout goes to
+    the Python fallback. Text is tested as bytes, so a leading NUL is seen too (SQLite's text
+    functions stop at a NUL); every formula starter is one ASCII byte.
+    """
+    col = f"message.{name}"
+    column = Message.__table__.c[name]  # type: ignore[attr-defined]
+    if isinstance(column.type, UTCDateTime):
+        sql = (
+            f"CASE WHEN {col} IS NULL THEN NULL"
+            f" WHEN length({col}) = 26 AND substr({col}, 11, 1) = ' '"
+            f" AND substr({col}, 20, 1) = '.' THEN"
+            f" CASE WHEN substr({col}, 21) = '000000'"
+            f" THEN substr({col}, 1, 10) || 'T' || substr({col}, 12, 8) || '+00:00'"
+            f" ELSE substr({col}, 1, 10) || 'T' || substr({col}, 12) || '+00:00' END"
+            f" ELSE {_SQLITE_ISO_FN}({col}) END"
+        )
+        return literal_column(sql, String)
+    if isinstance(column.type, Integer):
+        return column
+    # Every other listed column is text (Text, or SQLModel's AutoString).
+    sql = (
+        f"CASE WHEN substr(CAST({col} AS BLOB), 1, 1)"
+        " IN (x'3D', x'2B', x'2D', x'40', x'09', x'0D', x'00')"
+        f" THEN '''' || {col} ELSE {col} END"
+    )
+    return literal_column(sql, String)
+
+
+def _portable_cells(row: Sequence[Any]) -> list[Any]:
+    """`neutralize_cell` over a row of Python values, the common types first."""
+    cells: list[Any] = []
+    for v in row:
+        if type(v) is str:
+            cells.append("'" + v if v[:1] in _FORMULA_FIRST else v)
+        elif v is None or type(v) is int:
+            cells.append(v)  # csv writes None as "" and an int as str(int)
+        else:
+            cells.append(neutralize_cell(v))
+    return cells
+
+
+def _csv_chunks(ctx: AppContext, flt: MessageFilter) -> Iterator[Sequence[Sequence[Any]]]:
+    """Ready CSV rows, newest first, in keyset chunks, each chunk its own short read.
+
+    Same keyset as `iter_messages`, so the same rows in the same order; the next cursor is the
+    last row's id and created_at cell.
+    """
+    sqlite = ctx.db.is_sqlite
+    cells = [_sqlite_cell(n) for n in ROW_FIELDS] if sqlite else list(ROW_COLUMNS)
+    created, ident = ROW_FIELDS.index("created_at"), ROW_FIELDS.index("id")
+    base = select(*cells).select_from(Message.__table__).where(*conditions(flt))  # type: ignore[attr-defined]
+    cursor: tuple[datetime, int] | None = None
+    while True:
+        stmt = base if cursor is None else base.where(tuple_(*cursor) > KEY)
+        stmt = stmt.order_by(*NEWEST_FIRST).limit(CSV_CHUNK)
+        with ctx.db.reading() as session:
+            if sqlite:
+                raw = session.connection().connection.driver_connection
+                raw.create_function(_SQLITE_ISO_FN, 1, _sqlite_iso, deterministic=True)  # type: ignore[union-attr]
+                rows: Sequence[Sequence[Any]] = session.connection().execute(stmt).all()
+            else:
+                rows = [_portable_cells(r) for r in session.connection().execute(stmt)]
+        if rows:
+            yield rows
+        if len(rows) < CSV_CHUNK:
+            return
+        when = rows[-1][created]
+        cursor = (datetime.fromisoformat(when) if isinstance(when, str) else when, rows[-1][ident])
 
 
 def _json_row(row: MessageRow) -> str:
@@ -61,11 +166,11 @@ def export_messages(
         if fmt == "csv":
             writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
             writer.writerow(ROW_FIELDS)
-            for row in iter_messages(ctx, flt):
-                writer.writerow([neutralize_cell(getattr(row, name)) for name in ROW_FIELDS])
-                count += 1
-                if progress and count % 10_000 == 0:
-                    progress(count)
+            for rows in _csv_chunks(ctx, flt):
+                writer.writerows(rows)
+                before, count = count, count + len(rows)
+                if progress and count // 10_000 > before // 10_000:
+                    progress(count // 10_000 * 10_000)
         elif fmt == "json":
             out.write("[")
             for row in iter_messages(ctx, flt):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import func, select, update
 
 from mailconsole.context import AppContext
 from mailconsole.engine.enqueue import build_message, insert_messages
@@ -156,39 +156,36 @@ def apply_retry(
         rec.count = 0
         if plan.max_id is None:
             return 0
+        conds = _plan_conditions(plan)
+        with ctx.db.writing() as session:
+            # The engine clears the lease whenever a row leaves `sending`, so retryable rows
+            # hold none, and the re-queue below does not rewrite the lease columns (and their
+            # index entry) on every row: that was a third of the run. A planned row that still
+            # holds one (a claim always sets both columns) is cleared here, found through the
+            # lease index, without touching `updated_at` (the row stays in the plan's set).
+            session.execute(
+                update(Message)
+                .where(*conds, Message.lease_expires_at.is_not(None))  # type: ignore[union-attr]
+                .values(lease_owner=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
         with ctx.db.reading() as session:
             ids = list(
-                session.execute(
-                    select(Message.id).where(*_plan_conditions(plan)).order_by(Message.id)
-                ).scalars()
+                session.execute(select(Message.id).where(*conds).order_by(Message.id)).scalars()
             )
         for start in range(0, len(ids), APPLY_CHUNK):
             chunk = ids[start : start + APPLY_CHUNK]
             now = ctx.clock.now()
-            # Status and updated_at are checked again at write time: a row that a worker or an
-            # operator changed since the select is left alone.
-            unchanged = and_(
-                Message.id.in_(chunk),  # type: ignore[union-attr]
-                Message.status.in_(RETRYABLE),  # type: ignore[attr-defined]
-                Message.updated_at <= plan.planned_at,  # type: ignore[operator]
-            )
             with ctx.db.writing() as session:
-                # The engine clears the lease when a row leaves `sending`, so retryable rows
-                # hold none; rewriting the two lease columns (and their index entry) on every
-                # row costs a third of the run. Only a row that somehow kept one is cleared.
-                session.execute(
-                    update(Message)
-                    .where(
-                        unchanged,
-                        (Message.lease_owner.is_not(None))  # type: ignore[union-attr]
-                        | (Message.lease_expires_at.is_not(None)),  # type: ignore[union-attr]
-                    )
-                    .values(lease_owner=None, lease_expires_at=None)
-                    .execution_options(synchronize_session=False)
-                )
+                # Status and updated_at are checked again at write time: a row that a worker
+                # or an operator changed since the select is left alone.
                 result = session.execute(
                     update(Message)
-                    .where(unchanged)
+                    .where(
+                        Message.id.in_(chunk),  # type: ignore[union-attr]
+                        Message.status.in_(RETRYABLE),  # type: ignore[attr-defined]
+                        Message.updated_at <= plan.planned_at,  # type: ignore[operator]
+                    )
                     .values(
                         status=MessageStatus.QUEUED.value,
                         attempts=0,

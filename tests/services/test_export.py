@@ -5,14 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from mailconsole.clock import FakeClock
 from mailconsole.context import AppContext
 from mailconsole.services.audit import audit_log
 from mailconsole.services.export import export_messages, neutralize_cell
 from mailconsole.services.filters import MessageFilter
+from mailconsole.services.logs import ROW_FIELDS, iter_messages
+from mailconsole.store.db import Database
 from tests.services.factory import add_message, make_ctx
 
 HOSTILE = {
@@ -94,3 +98,82 @@ def test_export_runs_in_read_only_mode_and_is_audited(ctx: AppContext, clock: Fa
     (row,) = audit_log(ctx)
     assert (row.action, row.outcome, row.count) == ("export", "ok", 1)
     assert row.target == {"filter": {"search": "http_5"}, "format": "jsonl", "destination": None}
+
+
+def _csv_as_before(ctx: AppContext, flt: MessageFilter) -> str:
+    """The CSV export as it was written before the SQL fast path: one `MessageRow` per row
+    through `neutralize_cell`; the output format the fast path must keep byte for byte."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow(ROW_FIELDS)
+    for row in iter_messages(ctx, flt):
+        writer.writerow([neutralize_cell(getattr(row, name)) for name in ROW_FIELDS])
+    return out.getvalue()
+
+
+def test_csv_export_across_chunks_is_byte_identical_to_the_row_by_row_format(
+    ctx: AppContext, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailconsole.services.export.CSV_CHUNK", 2)
+    base = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    same = base + timedelta(minutes=5)  # ties on created_at: the keyset must not skip any
+    for i in range(3):
+        add_message(ctx, status="dead", created_at=same, subject=f"tie {i}", error="-ERR x")
+    nul = "\0" if ctx.db.is_sqlite else ""  # PostgreSQL text cannot hold a NUL
+    add_message(ctx, status="sent", created_at=base, subject=nul + "nul", to="+a@b.example")
+    add_message(
+        ctx,
+        status="dead",
+        created_at=base + timedelta(seconds=1, microseconds=123456),
+        updated_at=base + timedelta(days=1, microseconds=1),
+        next_attempt_at=base + timedelta(hours=2),
+        subject="Größe 日本語 ✉ 🚀",
+        error_code="http_503",
+        error="@everyone\ttab",
+        provider_message_id="=cmd",
+        tag="\rtag",
+        attempts=7,
+    )
+    add_message(ctx, status="queued", created_at=base - timedelta(days=400), subject="", tag="")
+    for flt in (MessageFilter(), MessageFilter(statuses=("dead",)), MessageFilter(search="tie")):
+        out = io.StringIO()
+        count = export_messages(ctx, flt, "csv", out)
+        expected = _csv_as_before(ctx, flt)
+        assert out.getvalue() == expected
+        assert count == len(list(csv.reader(io.StringIO(expected)))) - 1
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["subject"] for r in rows] == ["tie 2", "tie 1", "tie 0"]
+    assert rows[0]["created_at"] == "2026-03-01T12:05:00+00:00"
+
+
+def test_csv_export_writes_times_and_neutralised_text_exactly(ctx: AppContext) -> None:
+    when = datetime(2026, 3, 1, 12, 0, 0, 5, tzinfo=UTC)
+    nul = "\0" if ctx.db.is_sqlite else "-"  # PostgreSQL text cannot hold a NUL
+    add_message(ctx, status="dead", created_at=when, subject=nul + "nul", error="=1+1")
+    out = io.StringIO()
+    export_messages(ctx, MessageFilter(), "csv", out)
+    (row,) = csv.DictReader(io.StringIO(out.getvalue()))
+    assert row["created_at"] == "2026-03-01T12:00:00.000005+00:00"
+    assert row["subject"] == "'" + nul + "nul" and row["last_error"] == "'=1+1"
+    assert row["sent_at"] == "" and row["attempts"] == "0"
+
+
+def test_csv_export_on_sqlite_reads_a_time_stored_in_another_layout(
+    sqlite_db: Database, clock: FakeClock
+) -> None:
+    ctx = make_ctx(sqlite_db, clock)
+    msg_id = add_message(ctx, status="dead")
+    with sqlite_db.writing() as s:
+        s.execute(
+            text(
+                "UPDATE message SET created_at = '2026-01-02 03:04:05', "
+                "sent_at = '2026-01-02T03:04:05.250+00:00' WHERE id = :id"
+            ),
+            {"id": msg_id},
+        )
+    out = io.StringIO()
+    export_messages(ctx, MessageFilter(), "csv", out)
+    assert out.getvalue() == _csv_as_before(ctx, MessageFilter())
+    (row,) = csv.DictReader(io.StringIO(out.getvalue()))
+    assert row["created_at"] == "2026-01-02T03:04:05+00:00"
+    assert row["sent_at"] == "2026-01-02T03:04:05.250000+00:00"
