@@ -13,6 +13,7 @@ An export changes nothing, so it runs in read-only mode, but it is audited (data
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -67,36 +68,41 @@ def _sqlite_iso(raw: str | None) -> str | None:
     return _iso_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
 
 
-def _sqlite_cell(name: str) -> Any:
-    """The CSV cell of `message.<name>`, computed by SQLite; equal to `neutralize_cell`'s.
+def _sqlite_cell(name: str) -> str:
+    """SQL for the quoted CSV field of `message.<name>`, as `csv.writer` (QUOTE_ALL) writes
+    `neutralize_cell`'s value: between double quotes, inner quotes doubled, NULL as `""`.
 
     Times are stored naive UTC as `YYYY-MM-DD HH:MM:SS.ffffff`; `datetime.isoformat()` writes
-    them with a `T`, `+00:00`, and no fraction when it is zero. Any other stored layout goes to
-    the Python fallback. Text is tested as bytes, so a leading NUL is seen too (SQLite's text
-    functions stop at a NUL); every formula starter is one ASCII byte.
+    them with a `T`, `+00:00`, and no fraction when it is zero (`.000000` can only be the
+    fraction in that layout). Any other stored layout goes to the Python fallback. Text that
+    starts at or after `A` needs no look (every formula starter sorts before it); the rest is
+    tested as bytes, so a leading NUL is seen too (SQLite's text functions stop at a NUL).
     """
     col = f"message.{name}"
     column = Message.__table__.c[name]  # type: ignore[attr-defined]
     if isinstance(column.type, UTCDateTime):
-        sql = (
-            f"CASE WHEN {col} IS NULL THEN NULL"
-            f" WHEN length({col}) = 26 AND substr({col}, 11, 1) = ' '"
-            f" AND substr({col}, 20, 1) = '.' THEN"
-            f" CASE WHEN substr({col}, 21) = '000000'"
-            f" THEN substr({col}, 1, 10) || 'T' || substr({col}, 12, 8) || '+00:00'"
-            f" ELSE substr({col}, 1, 10) || 'T' || substr({col}, 12) || '+00:00' END"
+        value = (
+            f"CASE WHEN {col} IS NULL THEN ''"
+            f" WHEN length({col}) = 26 AND substr({col}, 20, 1) = '.'"
+            f" THEN replace(replace({col}, '.000000', ''), ' ', 'T') || '+00:00'"
             f" ELSE {_SQLITE_ISO_FN}({col}) END"
         )
-        return literal_column(sql, String)
-    if isinstance(column.type, Integer):
-        return column
-    # Every other listed column is text (Text, or SQLModel's AutoString).
-    sql = (
-        f"CASE WHEN substr(CAST({col} AS BLOB), 1, 1)"
-        " IN (x'3D', x'2B', x'2D', x'40', x'09', x'0D', x'00')"
-        f" THEN '''' || {col} ELSE {col} END"
-    )
-    return literal_column(sql, String)
+    elif isinstance(column.type, Integer):
+        value = f"coalesce({col}, '')"
+    else:  # every other listed column is text (Text, or SQLModel's AutoString)
+        value = (
+            f"replace(CASE WHEN {col} >= 'A' THEN {col}"
+            f" WHEN substr(CAST({col} AS BLOB), 1, 1)"
+            " IN (x'3D', x'2B', x'2D', x'40', x'09', x'0D', x'00')"
+            f" THEN '''' || {col} ELSE coalesce({col}, '') END, '\"', '\"\"')"
+        )
+    return value
+
+
+def _sqlite_csv_line() -> Any:
+    """One CSV line per row, built by SQLite: Python only joins the lines of a chunk."""
+    fields = " || '\",\"' || ".join(_sqlite_cell(n) for n in ROW_FIELDS)
+    return literal_column(f"'\"' || {fields} || '\"'", String)
 
 
 def _portable_cells(row: Sequence[Any]) -> list[Any]:
@@ -112,16 +118,20 @@ def _portable_cells(row: Sequence[Any]) -> list[Any]:
     return cells
 
 
-def _csv_chunks(ctx: AppContext, flt: MessageFilter) -> Iterator[Sequence[Sequence[Any]]]:
-    """Ready CSV rows, newest first, in keyset chunks, each chunk its own short read.
+def _csv_chunks(ctx: AppContext, flt: MessageFilter) -> Iterator[tuple[int, str]]:
+    """(rows, CSV text) per keyset chunk, newest first, each chunk its own short read.
 
-    Same keyset as `iter_messages`, so the same rows in the same order; the next cursor is the
-    last row's id and created_at cell.
+    Same keyset as `iter_messages`, so the same rows in the same order. On SQLite each row
+    arrives as its finished line and the cursor is read back from the chunk's last line (its
+    first two fields, an id and a time, hold no quote); elsewhere `csv.writer` writes the
+    cells of plain Core rows.
     """
     sqlite = ctx.db.is_sqlite
-    cells = [_sqlite_cell(n) for n in ROW_FIELDS] if sqlite else list(ROW_COLUMNS)
-    created, ident = ROW_FIELDS.index("created_at"), ROW_FIELDS.index("id")
+    cells = [_sqlite_csv_line()] if sqlite else list(ROW_COLUMNS)
     base = select(*cells).select_from(Message.__table__).where(*conditions(flt))  # type: ignore[attr-defined]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    created, ident = ROW_FIELDS.index("created_at"), ROW_FIELDS.index("id")
     cursor: tuple[datetime, int] | None = None
     while True:
         stmt = base if cursor is None else base.where(tuple_(*cursor) > KEY)
@@ -130,15 +140,26 @@ def _csv_chunks(ctx: AppContext, flt: MessageFilter) -> Iterator[Sequence[Sequen
             if sqlite:
                 raw = session.connection().connection.driver_connection
                 raw.create_function(_SQLITE_ISO_FN, 1, _sqlite_iso, deterministic=True)  # type: ignore[union-attr]
-                rows: Sequence[Sequence[Any]] = session.connection().execute(stmt).all()
+                lines: list[str] = list(session.connection().execute(stmt).scalars())
             else:
                 rows = [_portable_cells(r) for r in session.connection().execute(stmt)]
-        if rows:
-            yield rows
-        if len(rows) < CSV_CHUNK:
+        if sqlite:
+            n = len(lines)
+            if n:
+                yield n, "\n".join(lines) + "\n"
+                first, second = lines[-1][1:].split('","', 2)[:2]
+                cursor = (datetime.fromisoformat(second), int(first))
+        else:
+            n = len(rows)
+            if n:
+                buffer.seek(0)
+                buffer.truncate()
+                writer.writerows(rows)
+                yield n, buffer.getvalue()
+                last = rows[-1]
+                cursor = (datetime.fromisoformat(last[created]), int(last[ident]))
+        if n < CSV_CHUNK:
             return
-        when = rows[-1][created]
-        cursor = (datetime.fromisoformat(when) if isinstance(when, str) else when, rows[-1][ident])
 
 
 def _json_row(row: MessageRow) -> str:
@@ -166,9 +187,9 @@ def export_messages(
         if fmt == "csv":
             writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
             writer.writerow(ROW_FIELDS)
-            for rows in _csv_chunks(ctx, flt):
-                writer.writerows(rows)
-                before, count = count, count + len(rows)
+            for n, text in _csv_chunks(ctx, flt):
+                out.write(text)
+                before, count = count, count + n
                 if progress and count // 10_000 > before // 10_000:
                     progress(count // 10_000 * 10_000)
         elif fmt == "json":
