@@ -120,7 +120,8 @@ def test_csv_export_across_chunks_is_byte_identical_to_the_row_by_row_format(
     for i in range(3):
         add_message(ctx, status="dead", created_at=same, subject=f"tie {i}", error="-ERR x")
     nul = "\0" if ctx.db.is_sqlite else ""  # PostgreSQL text cannot hold a NUL
-    add_message(ctx, status="sent", created_at=base, subject=nul + "nul", to="+a@b.example")
+    add_message(ctx, status="sent", created_at=base, subject=nul + 'n"ul', to="+a@b.example")
+    add_message(ctx, status="sent", created_at=base, subject='say "hi"', error='=x("y")')
     add_message(
         ctx,
         status="dead",
