@@ -1,24 +1,19 @@
-"""Regenerate migration 0001 from the models (only while no release has shipped).
+"""Migration 0001 is frozen: this script no longer regenerates it.
 
-Usage: python scripts/regen_initial_migration.py
+It was regenerated from the models while no schema had been built on top of it. Since migration
+0002 (attempt_hourly and its triggers) databases are upgraded step by step, so a schema change is
+a new hand-written migration in mailconsole/store/migrations/versions/ (000N_what.py, revision
+"000N", down_revision the previous head); tests/test_store.py checks models == migrations.
+
+Usage: python scripts/regen_initial_migration.py  (prints this and exits with status 1)
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import sys
 
-from alembic import command
-
-from mailconsole.store.db import MIGRATIONS_DIR, Database
-
-versions = MIGRATIONS_DIR / "versions"
-for old in versions.glob("0001_*.py"):
-    old.unlink()
-with tempfile.TemporaryDirectory() as tmp:
-    db = Database(f"sqlite:///{Path(tmp) / 'empty.db'}")
-    cfg = db._alembic_config()
-    with db.engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        command.revision(cfg, message="initial schema", autogenerate=True, rev_id="0001")
-print("wrote", *versions.glob("0001_*.py"))
+sys.exit(
+    "migration 0001 is frozen and is not regenerated: write the schema change as a new "
+    "migration in mailconsole/store/migrations/versions/ (see 0002_attempt_hourly.py), then run "
+    "pytest tests/test_store.py"
+)

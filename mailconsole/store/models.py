@@ -4,7 +4,8 @@ Bodies live in `message_body`, apart from `message`, so listing, counting and cl
 read them. Indexes are named and chosen for the hot queries: the claim (status, next attempt),
 the log listing (created_at, id keyset, optionally by status), the metrics (attempts by time),
 and lookups by provider id. Changing a model means changing the migration too
-(tests/test_migrations.py compares them).
+(tests/test_store.py compares them): migration 0001 is frozen, so a change
+is a new hand-written migration in `store/migrations/versions/`.
 """
 
 from __future__ import annotations
@@ -140,6 +141,26 @@ class DeliveryAttempt(SQLModel, table=True):
     provider_code: str | None = Field(default=None, max_length=128)
     error_message: str | None = Field(default=None, sa_column=Column(Text))
     provider_message_id: str | None = Field(default=None, max_length=255)
+
+
+class AttemptHourly(SQLModel, table=True):
+    """Attempts per hour, backend, outcome and error code: the Dashboard's rates and trends.
+
+    Kept exact by triggers on `delivery_attempt` (insert, delete, update; migration 0002), so
+    every writer keeps it without knowing of it; reading whole hours from here instead of
+    counting attempts is what keeps the Dashboard fast at millions of attempts. `hour` is the
+    attempt's `started_at` truncated to the hour; `error_code` is '' for none (a NULL would make
+    every such row distinct in the key). Rows that reach zero are deleted.
+    """
+
+    __tablename__ = "attempt_hourly"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    backend: str = Field(primary_key=True, max_length=64)
+    outcome: str = Field(primary_key=True, max_length=16)
+    error_code: str = Field(default="", primary_key=True, max_length=64)
+    attempts: int = 0
 
 
 class DeliveryEvent(SQLModel, table=True):
