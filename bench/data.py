@@ -15,9 +15,12 @@ The fast loader writes exactly the columns and value formats the engine writes (
 `mailconsole enqueue` and the dispatcher: timestamps as naive UTC `YYYY-MM-DD HH:MM:SS.ffffff` on
 SQLite, JSON `null` for empty headers), with Python's `sqlite3` `executemany` in one transaction:
 the schema is created by the project's own migration, its indexes on the three big tables are
-dropped, the rows inserted in id order, and the same `CREATE INDEX` statements run again. SQLite
+dropped, the rows inserted in id order, and the same `CREATE INDEX` statements run again. The
+`attempt_hourly` triggers (migration 0002) are dropped for the load too, then the rollup is filled
+by the migration's own backfill and the triggers are recreated by the migration's own SQL. SQLite
 is not ANALYZEd (the application never does). PostgreSQL gets the same rows read back from the
-SQLite file with COPY, the migration's indexes rebuilt, and `ANALYZE` (autovacuum would do it).
+SQLite file with COPY, the migration's indexes, rollup and triggers rebuilt the same way, and
+`ANALYZE` (autovacuum would do it).
 
 A dataset is cached in `bench/data/<name>-<key>/` where the key hashes the generator version,
 seed, sizes and the migration; its timestamps are anchored at generation time, so a cache older
@@ -41,7 +44,7 @@ from typing import Any
 
 from bench.common import SEED, Sizes, log
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4  # 4: attempt_hourly filled by the migration's backfill after the load
 MAX_AGE_S = 3 * 3600
 SPAN = timedelta(days=30)
 BIG_TABLES = ("message", "message_body", "delivery_attempt")
@@ -309,6 +312,17 @@ def create_schema(url: str) -> None:
     db.dispose()
 
 
+def rollup_migration() -> Any:
+    """Migration 0002's module: its trigger and backfill SQL, so the loader runs exactly that."""
+    from alembic.script import ScriptDirectory
+
+    from mailconsole.store.db import MIGRATIONS_DIR
+
+    revision = ScriptDirectory(str(MIGRATIONS_DIR)).get_revision("0002")
+    assert revision is not None
+    return revision.module
+
+
 def _insert_sql(table: str) -> str:
     cols = COLUMNS[table]
     return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
@@ -330,9 +344,13 @@ def load_sqlite(path: Path, chunks: Iterator[Any], extras: bool = True) -> int:
         f"AND tbl_name IN ({', '.join('?' * len(BIG_TABLES))})",
         BIG_TABLES,
     ).fetchall()
+    rollup = rollup_migration()
     conn.execute("BEGIN")
     for name, _ in indexes:
         conn.execute(f"DROP INDEX {name}")
+    # One UPSERT per attempt would triple the load: the rollup is filled once at the end instead.
+    for sql in rollup.drop_trigger_sql("sqlite"):
+        conn.execute(sql)
     total = 0
     for msgs, bodies, attempts in chunks:
         conn.executemany(_insert_sql("message"), msgs)
@@ -341,6 +359,9 @@ def load_sqlite(path: Path, chunks: Iterator[Any], extras: bool = True) -> int:
             conn.executemany(_insert_sql("delivery_attempt"), attempts)
         total += len(msgs)
     for _, sql in indexes:
+        conn.execute(sql)
+    conn.execute(rollup.backfill_sql("sqlite"))
+    for sql in rollup.create_trigger_sql("sqlite"):
         conn.execute(sql)
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -440,6 +461,9 @@ def load_postgres(sqlite_path: Path, url: str) -> None:
         ).fetchall()
         for name, _ in rows:
             conn.execute(f'DROP INDEX "{name}"')
+        rollup = rollup_migration()
+        for sql in rollup.drop_trigger_sql("postgresql"):
+            conn.execute(sql)
         for table in (*BIG_TABLES, "outage", "backend_state", "suppression"):
             cols = COLUMNS.get(table) or [
                 r[1] for r in src.execute(f"PRAGMA table_info({table})").fetchall()
@@ -455,6 +479,9 @@ def load_postgres(sqlite_path: Path, url: str) -> None:
                             row[i] = None if row[i] is None else bool(row[i])
                     copy.write_row(row)
         for _, sql in rows:
+            conn.execute(sql)
+        conn.execute(rollup.backfill_sql("postgresql"))
+        for sql in rollup.create_trigger_sql("postgresql"):
             conn.execute(sql)
         for table in ("message", "delivery_attempt", "outage"):
             conn.execute(

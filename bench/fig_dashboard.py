@@ -47,6 +47,10 @@ def measure(url: str, runs: int) -> tuple[float, float, dict[str, float]]:
     ctx = make_ctx(url, incident_config())
     snap = dashboard_snapshot(ctx)
     assert snap.status.queue_backlog > 0, "the dataset has no backlog"
+    with ctx.db.reading() as s:
+        rolled = s.execute(text("SELECT sum(attempts) FROM attempt_hourly")).scalar_one()
+        stored = s.execute(text("SELECT count(*) FROM delivery_attempt")).scalar_one()
+    assert rolled == stored, f"attempt_hourly holds {rolled} attempts, the table {stored}"
 
     def count() -> int:
         with ctx.db.reading() as s:
