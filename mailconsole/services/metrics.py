@@ -281,20 +281,30 @@ def queue_status(ctx: AppContext) -> QueueStatus:
     day_ago, two_days_ago = now - DAY, now - 2 * DAY
     primary = ctx.config.primary_account
     with ctx.db.reading() as session:
-        # Grouped by the bare columns of ix_message_backlog, so SQLite streams the index in order
-        # (no temporary B-tree over the whole backlog); the route is resolved in Python below.
+        # Counts grouped by the bare columns of ix_message_backlog, so SQLite streams the index in
+        # order (no temporary B-tree over the whole backlog); the route is resolved in Python
+        # below. The oldest message and the next attempt are not per route: three index seeks
+        # (min along ix_message_status_created and ix_message_claim) instead of carrying two
+        # min() aggregates through every backlog entry (7 instead of 12 ms at 100,000).
         backlog_rows = session.execute(
-            select(
-                Message.status,
-                Message.backend,
-                Message.account,
-                func.count(),
-                func.min(Message.created_at),
-                func.min(Message.next_attempt_at),
-            )
+            select(Message.status, Message.backend, Message.account, func.count())
             .where(Message.status.in_(BACKLOG_VALUES))  # type: ignore[attr-defined]
             .group_by(Message.status, Message.backend, Message.account)
         ).all()
+        queued, sending = MessageStatus.QUEUED.value, MessageStatus.SENDING.value
+        oldest_queued, oldest_sending, next_at = session.execute(
+            select(
+                select(func.min(Message.created_at))
+                .where(Message.status == queued)
+                .scalar_subquery(),
+                select(func.min(Message.created_at))
+                .where(Message.status == sending)
+                .scalar_subquery(),
+                select(func.min(Message.next_attempt_at))
+                .where(Message.status == queued)
+                .scalar_subquery(),
+            )
+        ).one()
         # Two plain counts along ix_message_updated (status, updated_at): the second is a short
         # range; summing a CASE over every dead letter cost 4x the first count.
         dead = Message.status == MessageStatus.DEAD.value
@@ -309,17 +319,10 @@ def queue_status(ctx: AppContext) -> QueueStatus:
         outages = _open_outages(session, now)
 
     backlog: dict[str, int] = defaultdict(int)
-    oldest: datetime | None = None
-    next_at: datetime | None = None
-    queued = MessageStatus.QUEUED.value
-    for status, backend, account, count, first_created, first_next in backlog_rows:
+    for _status, backend, account, count in backlog_rows:
         backlog[backend or account or primary or "(unrouted)"] += count
-        if first_created is not None and (oldest is None or first_created < oldest):
-            oldest = first_created
-        if status != queued:
-            continue  # a message being sent has no next attempt yet
-        if first_next is not None and (next_at is None or first_next < next_at):
-            next_at = first_next
+    # A message being sent has no next attempt yet: next_at is over queued ones only.
+    oldest = min((t for t in (oldest_queued, oldest_sending) if t is not None), default=None)
     names = list(ctx.config.accounts)
     for extra in (*backlog, *attempts, *states, *outages):
         if extra not in names:

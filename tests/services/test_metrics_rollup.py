@@ -5,6 +5,7 @@ and the partial edge hours from `delivery_attempt`. Each test builds attempts on
 boundary (the windows' edges to the microsecond, hour boundaries, the current hour, the future),
 then changes them the ways the application does (new attempts, lease recovery, retention) and a
 few ways it does not (updates and bulk deletes), and compares with a raw aggregation in Python.
+Also the backlog's time figures, which queue_status reads apart from the per-route counts.
 """
 
 from __future__ import annotations
@@ -251,3 +252,27 @@ def test_updates_and_bulk_deletes_of_attempts_keep_the_rollup_exact(db: Database
         s.execute(delete(DeliveryAttempt))
     assert _rollup_rows(db) == []
     assert_figures_match_raw_attempts(ctx)
+
+
+def test_oldest_age_counts_messages_being_sent_and_next_attempt_only_queued_ones(
+    ctx: AppContext, clock: FakeClock
+) -> None:
+    """The backlog's two time figures come from index seeks, apart from its per-route counts."""
+    now = clock.now()
+    add_message(ctx, status="sending", created_at=now - timedelta(hours=2), backend="sandbox-backup",
+                next_attempt_at=now - timedelta(hours=3))  # fmt: skip
+    add_message(
+        ctx, created_at=now - timedelta(hours=1), next_attempt_at=now + timedelta(minutes=9)
+    )
+    add_message(
+        ctx, created_at=now - timedelta(minutes=5), next_attempt_at=now + timedelta(minutes=2)
+    )
+    add_message(ctx, status="dead", created_at=now - timedelta(days=9), next_attempt_at=now)
+    status = queue_status(ctx)
+    assert status.oldest_queued_at == now - timedelta(hours=2)
+    assert status.oldest_queue_age_s == 7200
+    assert status.next_attempt_at == now + timedelta(minutes=2)
+    assert status.queue_backlog == 3
+    assert {k: b.backlog for k, b in status.by_backend.items()} == {
+        "sandbox-main": 2, "sandbox-backup": 1,
+    }  # fmt: skip
