@@ -22,7 +22,7 @@ How `attempts` counts (it decides when a message goes dead):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,50 +55,38 @@ CLAIM_COLUMNS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ClaimedMessage:
-    """A message this worker holds the lease on, with everything needed to send it."""
+    """A message this worker holds the lease on, with everything needed to send it.
+
+    The backend's `OutgoingMessage` is built once, at the claim: a dispatch handles tens of
+    thousands of these a second, and copying every field again before the send was measurable.
+    """
 
     id: int
     attempt: int  # the number of this try (attempts after the claim)
     source: str | None  # the account it was routed from (its own, or the primary)
     backend: str  # the account sending it in this run
-    from_addr: str
-    to: tuple[str, ...]
-    subject: str
-    cc: tuple[str, ...] = ()
-    bcc: tuple[str, ...] = ()
-    reply_to: str | None = None
-    tag: str | None = None
-    stream: str | None = None
-    text: str | None = None
-    html: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    template_id: int | None = None
-    template_data: dict[str, Any] | None = None
+    message: OutgoingMessage
+
+    def outgoing(self) -> OutgoingMessage:
+        return self.message
+
+    @property
+    def to(self) -> tuple[str, ...]:
+        return self.message.to
 
     @property
     def recipients(self) -> tuple[str, ...]:
-        return self.to + self.cc + self.bcc
+        return self.message.recipients
 
-    def outgoing(self) -> OutgoingMessage:
-        return OutgoingMessage(
-            id=self.id,
-            from_addr=self.from_addr,
-            to=self.to,
-            subject=self.subject,
-            text=self.text,
-            html=self.html,
-            cc=self.cc,
-            bcc=self.bcc,
-            reply_to=self.reply_to,
-            headers=self.headers,
-            tag=self.tag,
-            stream=self.stream,
-            template_id=self.template_id,
-            template_data=self.template_data,
-            attempt=self.attempt,
-        )
+    @property
+    def text(self) -> str | None:
+        return self.message.text
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.message.headers
 
 
 @dataclass
@@ -128,6 +116,16 @@ def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any
         yield items[start : start + size]
 
 
+def driver_cursor(session: Session) -> Any:
+    """A cursor of the session's own DBAPI connection, inside its transaction.
+
+    The hot paths of a dispatch on SQLite (claim, bodies, ownership, results) run a few
+    statements per batch over hundreds of rows; SQLAlchemy's row objects cost more per row than
+    SQLite's work on it. Plain tuples from the driver are what those paths need.
+    """
+    return session.connection().connection.cursor()
+
+
 def _is_pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -151,7 +149,7 @@ def suppressed_addresses(session: Session, addresses: Iterable[str]) -> dict[str
     sqlite = not _is_pg(session)
     for chunk in _chunks(wanted):
         if sqlite:  # straight to the driver: this runs on every claim, with hundreds of addresses
-            rows: Any = session.connection().exec_driver_sql(
+            rows: Any = driver_cursor(session).execute(
                 f"SELECT address, reason FROM {S.name} "
                 f"WHERE address IN ({','.join('?' * len(chunk))})",
                 tuple(chunk),
@@ -163,6 +161,21 @@ def suppressed_addresses(session: Session, addresses: Iterable[str]) -> dict[str
         for address, reason in rows:
             found[address] = reason
     return found
+
+
+@dataclass
+class TakenRows:
+    """What a claim's write transaction took off the queue, before the bodies are read.
+
+    `rows` are (id, attempts, account, from_addr, to, cc, bcc, reply_to, subject, tag, stream)
+    with the address lists split. Reading bodies and building messages happens after the write
+    transaction (`load_claimed`): bodies never change once enqueued, and SQLite's single writer
+    lock is the dispatch's bottleneck, so it is held only for the writes.
+    """
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    suppressed: list[int] = field(default_factory=list)
+    requested: int = 0
 
 
 def claim_messages(
@@ -178,9 +191,82 @@ def claim_messages(
     lease_seconds: float,
 ) -> ClaimResult:
     """Claim up to `limit` due messages of `sources` for `backend` inside the caller's transaction."""
-    result = ClaimResult(requested=limit)
+    taken = take_due(
+        session,
+        owner=owner,
+        backend=backend,
+        sources=sources,
+        include_unrouted=include_unrouted,
+        limit=limit,
+        now=now,
+        lease_seconds=lease_seconds,
+    )
+    return load_claimed(session, taken, backend=backend, primary=primary)
+
+
+def take_due(
+    session: Session,
+    *,
+    owner: str,
+    backend: str,
+    sources: Sequence[str],
+    include_unrouted: bool,
+    limit: int,
+    now: datetime,
+    lease_seconds: float,
+) -> TakenRows:
+    """The claim's writes: lease up to `limit` due messages, mark those with a suppressed recipient."""
+    taken = TakenRows(requested=limit)
     if limit <= 0:
-        return result
+        return taken
+    expires = now + timedelta(seconds=lease_seconds)
+    if _is_pg(session):
+        rows = _take_pg(session, owner, backend, sources, include_unrouted, limit, now, expires)
+    else:
+        rows = _take_sqlite(session, owner, backend, sources, include_unrouted, limit, now, expires)
+    if not rows:
+        return taken
+    rows.sort()  # by id: RETURNING gives no order
+    # Each row's addresses are split once: they serve the suppression check and the message.
+    split = [
+        (r[0], r[1], r[2], r[3], _split(r[4]), _split(r[5]), _split(r[6]), *r[7:]) for r in rows
+    ]
+    blocked = suppressed_addresses(session, [a for r in split for a in (*r[4], *r[5], *r[6])])
+    if not blocked:
+        taken.rows = split
+        return taken
+    for r in split:
+        hit = next((a for a in (*r[4], *r[5], *r[6]) if a.lower() in blocked), None)
+        if hit is None:
+            taken.rows.append(r)
+            continue
+        taken.suppressed.append(r[0])
+        session.execute(
+            update(M)
+            .where(M.c.id == r[0], M.c.lease_owner == owner, M.c.attempts == r[1])
+            .values(
+                status=MessageStatus.SUPPRESSED.value,
+                lease_owner=None,
+                lease_expires_at=None,
+                attempts=M.c.attempts - 1,
+                last_error_code="suppressed",
+                last_error=f"recipient {hit} is suppressed ({blocked[hit.lower()]}): not sent",
+                updated_at=now,
+            )
+        )
+    return taken
+
+
+def _take_pg(
+    session: Session,
+    owner: str,
+    backend: str,
+    sources: Sequence[str],
+    include_unrouted: bool,
+    limit: int,
+    now: datetime,
+    expires: datetime,
+) -> list[tuple[Any, ...]]:
     due = (
         select(M.c.id)
         .where(
@@ -191,95 +277,118 @@ def claim_messages(
         .order_by(M.c.next_attempt_at, M.c.id)
         .limit(limit)
     )
-    is_pg = _is_pg(session)
-    if is_pg:
-        # A materialized CTE runs the locking sub-select exactly once: inlined into the UPDATE,
-        # PostgreSQL may re-run it during the join and claim more than `limit` rows.
-        locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
-        # Re-checked here: another claimer may have changed the row since the CTE read it.
-        where: tuple[Any, ...] = (
-            M.c.id.in_(select(locked.c.id)),
-            M.c.status == MessageStatus.QUEUED.value,
-        )
-    else:
-        # No outer status check on SQLite: BEGIN IMMEDIATE holds the write lock from the sub-select
-        # to the update, so the rows it picked are still queued. With that check, SQLite's planner
-        # (statistics or not) may satisfy it through `ix_message_updated`, reading every queued
-        # row's index entry on each claim, instead of looking the chosen ids up by primary key.
-        where = (M.c.id.in_(due.scalar_subquery()),)
+    # A materialized CTE runs the locking sub-select exactly once: inlined into the UPDATE,
+    # PostgreSQL may re-run it during the join and claim more than `limit` rows.
+    locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
     stmt = (
         update(M)
-        .where(*where)
+        .where(
+            M.c.id.in_(select(locked.c.id)),
+            # Re-checked here: another claimer may have changed the row since the CTE read it.
+            M.c.status == MessageStatus.QUEUED.value,
+        )
         .values(
             status=MessageStatus.SENDING.value,
             lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            lease_expires_at=expires,
             attempts=M.c.attempts + 1,
             backend=backend,
             updated_at=now,
         )
         .returning(*CLAIM_COLUMNS)
     )
-    rows = sorted(session.execute(stmt).all(), key=lambda r: r.id)
-    if not rows:
-        return result
-    # Each row's addresses are split once: they serve the suppression check and the message.
-    split = [(r, _split(r.to_addrs), _split(r.cc_addrs), _split(r.bcc_addrs)) for r in rows]
-    blocked = suppressed_addresses(
-        session, [a for _, to, cc, bcc in split for a in (*to, *cc, *bcc)]
+    return [tuple(r) for r in session.execute(stmt)]
+
+
+def _take_sqlite(
+    session: Session,
+    owner: str,
+    backend: str,
+    sources: Sequence[str],
+    include_unrouted: bool,
+    limit: int,
+    now: datetime,
+    expires: datetime,
+) -> list[tuple[Any, ...]]:
+    """The same UPDATE … RETURNING written for the driver: it runs for every batch dispatched.
+
+    No outer status check: BEGIN IMMEDIATE holds the write lock from the sub-select to the
+    update, so the rows it picked are still queued. With that check, SQLite's planner
+    (statistics or not) may satisfy it through `ix_message_updated`, reading every queued row's
+    index entry on each claim, instead of looking the chosen ids up by primary key.
+    """
+    stamp = _stamp(session.get_bind().dialect)
+    route = []
+    if sources:
+        route.append(f"account IN ({','.join('?' * len(sources))})")
+    if include_unrouted:
+        route.append("account IS NULL")
+    sql = (
+        f"UPDATE {M.name} SET status = '{MessageStatus.SENDING.value}', lease_owner = ?, "
+        "lease_expires_at = ?, attempts = attempts + 1, backend = ?, updated_at = ? "
+        f"WHERE id IN (SELECT id FROM {M.name} WHERE status = '{MessageStatus.QUEUED.value}' "
+        f"AND next_attempt_at <= ? AND ({' OR '.join(route) or 'id IS NULL'}) "
+        "ORDER BY next_attempt_at, id LIMIT ?) "
+        f"RETURNING {', '.join(c.name for c in CLAIM_COLUMNS)}"
     )
-    sendable = split
-    if blocked:
-        sendable = []
-        for item in split:
-            r, to, cc, bcc = item
-            hit = next((a for a in (*to, *cc, *bcc) if a.lower() in blocked), None)
-            if hit is None:
-                sendable.append(item)
-                continue
-            result.suppressed.append(r.id)
-            session.execute(
-                update(M)
-                .where(M.c.id == r.id, M.c.lease_owner == owner, M.c.attempts == r.attempts)
-                .values(
-                    status=MessageStatus.SUPPRESSED.value,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    attempts=M.c.attempts - 1,
-                    last_error_code="suppressed",
-                    last_error=f"recipient {hit} is suppressed ({blocked[hit.lower()]}): not sent",
-                    updated_at=now,
-                )
-            )
-    bodies = _bodies(session, [item[0].id for item in sendable], is_pg)
+    now_b = stamp(now)
+    params = (owner, stamp(expires), backend, now_b, now_b, *sources, limit)
+    return driver_cursor(session).execute(sql, params).fetchall()
+
+
+def _stamp(dialect: Any) -> Any:
+    """The bind processor of a UTCDateTime column on this dialect: the exact stored value."""
+    bind = M.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
+    return bind if bind is not None else (lambda value: value)
+
+
+def load_claimed(
+    session: Session, taken: TakenRows, *, backend: str, primary: str | None
+) -> ClaimResult:
+    """The claimed messages with their bodies, ready for the backend (any session will do)."""
+    result = ClaimResult(requested=taken.requested, suppressed=list(taken.suppressed))
+    if not taken.rows:
+        return result
+    bodies = _bodies(session, [r[0] for r in taken.rows], _is_pg(session))
     append = result.messages.append
-    for r, to, cc, bcc in sendable:
-        body = bodies.get(r.id)
-        if body is None:
-            text = html = template_id = template_data = None
-            headers: dict[str, str] = {}
-        else:
-            text, html, raw_headers, template_id, template_data = body
-            headers = dict(raw_headers) if raw_headers else {}
+    no_body = (None, None, None, None, None)
+    for (
+        mid,
+        attempts,
+        account,
+        from_addr,
+        to,
+        cc,
+        bcc,
+        reply_to,
+        subject,
+        tag,
+        stream,
+    ) in taken.rows:
+        text, html, raw_headers, template_id, template_data = bodies.get(mid, no_body)
         append(
             ClaimedMessage(
-                id=r.id,
-                attempt=r.attempts,
-                source=r.account or primary,
-                backend=backend,
-                from_addr=r.from_addr,
-                to=to,
-                subject=r.subject,
-                cc=cc,
-                bcc=bcc,
-                reply_to=r.reply_to,
-                tag=r.tag,
-                stream=r.stream,
-                text=text,
-                html=html,
-                headers=headers,
-                template_id=template_id,
-                template_data=template_data,
+                mid,
+                attempts,
+                account or primary,
+                backend,
+                OutgoingMessage(
+                    id=mid,
+                    from_addr=from_addr,
+                    to=to,
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    cc=cc,
+                    bcc=bcc,
+                    reply_to=reply_to,
+                    headers=dict(raw_headers) if raw_headers else {},
+                    tag=tag,
+                    stream=stream,
+                    template_id=template_id,
+                    template_data=template_data,
+                    attempt=attempts,
+                ),
             )
         )
     return result
@@ -306,12 +415,13 @@ def _bodies(session: Session, ids: Sequence[int], is_pg: bool) -> dict[int, tupl
     dialect = conn.dialect
     load_headers = B.c.headers.type.dialect_impl(dialect).result_processor(dialect, None)
     load_data = B.c.template_data.type.dialect_impl(dialect).result_processor(dialect, None)
+    cursor = driver_cursor(session)
     for chunk in _chunks(ids):
         sql = (
             "SELECT message_id, text_body, html_body, headers, template_id, template_data "
             f"FROM {B.name} WHERE message_id IN ({','.join('?' * len(chunk))})"
         )
-        for mid, text, html, headers, template_id, data in conn.exec_driver_sql(sql, tuple(chunk)):
+        for mid, text, html, headers, template_id, data in cursor.execute(sql, tuple(chunk)):
             if headers is not None and load_headers is not None:
                 headers = None if headers == "null" else load_headers(headers)
             if data is not None and load_data is not None:
@@ -332,7 +442,7 @@ def owned(session: Session, owner: str, messages: Sequence[ClaimedMessage]) -> s
     sending = MessageStatus.SENDING.value
     for chunk in _chunks(list(expected)):
         if not pg:  # straight to the driver: this runs on every recorded batch
-            rows: Any = session.connection().exec_driver_sql(
+            rows: Any = driver_cursor(session).execute(
                 f"SELECT id, attempts FROM {M.name} WHERE id IN ({','.join('?' * len(chunk))}) "
                 "AND lease_owner = ? AND status = ?",
                 (*chunk, owner, sending),

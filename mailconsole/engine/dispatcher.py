@@ -49,10 +49,12 @@ from mailconsole.engine.claim import (
     ClaimedMessage,
     ClaimResult,
     M,
-    claim_messages,
+    driver_cursor,
+    load_claimed,
     owned,
     ownership_where,
     release_in,
+    take_due,
 )
 from mailconsole.engine.leader import DISPATCH, current_lease, make_owner_id, release, try_acquire
 from mailconsole.engine.ratelimit import TokenBucket
@@ -432,23 +434,24 @@ class _Run:
                     d.account_probe_interval_seconds,
                 ):
                     return ClaimResult(requested=limit)
-                result = claim_messages(
+                taken = take_due(
                     s,
                     owner=self.owner,
                     backend=route.backend,
                     sources=route.sources,
                     include_unrouted=route.include_unrouted,
-                    primary=plan.primary,
                     limit=limit,
                     now=now,
                     lease_seconds=d.lease_seconds,
                 )
-                if probe and not result.taken:
+                if probe and not (taken.rows or taken.suppressed):
                     # Nothing to probe with: keep the slot for the next message that comes.
                     raise _NothingToProbe
-                return result
         except _NothingToProbe:
             return ClaimResult(requested=limit)
+        # Bodies are read after the write lock is released (they never change once enqueued).
+        with self.ctx.db.reading() as s:
+            return load_claimed(s, taken, backend=route.backend, primary=plan.primary)
 
     async def _send_and_record(self, run: _BackendRun, batch: list[ClaimedMessage]) -> None:
         name = run.route.backend
@@ -542,7 +545,6 @@ class _Run:
     ) -> _Recorded:
         now = self.ctx.clock.now()
         retry = self.cfg.retry
-        rec = _Recorded()
         by_id = {m.id: m for m in batch}
         owner = self.owner
         sent_v = Outcome.SENT
@@ -550,67 +552,73 @@ class _Run:
         permanent_v = Outcome.PERMANENT
         queued = MessageStatus.QUEUED.value
         dead = MessageStatus.DEAD.value
+        # The rows are built before the write transaction (SQLite has one writer at a time, and a
+        # dispatch's claims and records queue for it): tuples in the column orders of
+        # _ATTEMPT_COLUMNS, _SENT_COLUMNS and _OTHER_COLUMNS, keyed by message id so that rows
+        # whose lease was taken over can be dropped. The batch's timestamps go through the column
+        # type's bind processor once (per row only for a retry's own next_attempt_at).
+        stamp = _stamp_processor(self.ctx.db.engine.dialect)
+        now_b = stamp(now)
+        started_b = stamp(started_at)
+        planned: list[tuple[int, str, tuple[Any, ...], tuple[Any, ...]]] = []
+        suppress: list[dict[str, Any]] = []
+        for res in results:
+            msg = by_id[res.message_id]
+            mid = msg.id
+            attempt = msg.attempt
+            outcome = res.outcome
+            text = _clip(res.error_message)
+            attempt_row = (mid, attempt, backend, started_b, duration_ms, outcome.value,
+                           None if outcome is sent_v else res.error_code, res.provider_code,
+                           text, res.provider_message_id)  # fmt: skip
+            if outcome is sent_v:
+                planned.append(
+                    (mid, "sent", attempt_row, (now_b, res.provider_message_id, now_b, mid, owner,
+                                                attempt))
+                )  # fmt: skip
+                continue
+            status, attempts_after, next_b = queued, attempt, now_b
+            if outcome is transient_v:
+                if exhausted(retry, attempt):
+                    kind, status = "dead", dead
+                else:
+                    kind = "retried"
+                    delay = retry_delay(retry, attempt, retry_after=res.retry_after, rng=_rng)
+                    next_b = stamp(now + timedelta(seconds=delay))
+            elif outcome is permanent_v:
+                kind, status = "dead", dead
+                if res.suppress_recipients:
+                    suppress += _suppression_rows(msg, res, backend, now)
+            else:  # ACCOUNT: the message did nothing wrong; give the attempt back
+                kind = "deferred"
+                attempts_after = attempt - 1
+            planned.append(
+                (mid, kind, attempt_row, (status, attempts_after, next_b, res.error_code,
+                                          res.provider_code, text, now_b, mid, owner, attempt))
+            )  # fmt: skip
+        rec = _Recorded()
         with self.ctx.db.writing() as s:
             held = owned(s, owner, batch)
-            # Rows are tuples in the column orders of _ATTEMPT_COLUMNS, _SENT_COLUMNS and
-            # _OTHER_COLUMNS; the batch's timestamps go through the column type's bind processor
-            # once (per row only for a retry's own next_attempt_at).
-            stamp = _stamp_processor(s)
-            now_b = stamp(now)
-            started_b = stamp(started_at)
             attempts: list[tuple[Any, ...]] = []
             sent_rows: list[tuple[Any, ...]] = []
             other_rows: list[tuple[Any, ...]] = []
-            suppress: list[dict[str, Any]] = []
-            for res in results:
-                msg = by_id[res.message_id]
-                mid = msg.id
-                attempt = msg.attempt
+            for mid, kind, attempt_row, update_row in planned:
                 if mid not in held:
                     rec.stale += 1
                     log.warning(
                         "message %s: result of attempt %s ignored: the lease was taken over",
                         mid,
-                        attempt,
+                        attempt_row[1],
                     )
                     continue
-                outcome = res.outcome
-                text = _clip(res.error_message)
-                if outcome is sent_v:
-                    rec.sent += 1
-                    attempts.append(
-                        (mid, attempt, backend, started_b, duration_ms, outcome.value, None,
-                         res.provider_code, text, res.provider_message_id)
-                    )  # fmt: skip
-                    sent_rows.append((res.provider_message_id, mid, owner, attempt))
-                    continue
-                attempts.append(
-                    (mid, attempt, backend, started_b, duration_ms, outcome.value, res.error_code,
-                     res.provider_code, text, res.provider_message_id)
-                )  # fmt: skip
-                status, attempts_after, next_b = queued, attempt, now_b
-                if outcome is transient_v:
-                    if exhausted(retry, attempt):
-                        rec.dead += 1
-                        status = dead
-                    else:
-                        rec.retried += 1
-                        delay = retry_delay(retry, attempt, retry_after=res.retry_after, rng=_rng)
-                        next_b = stamp(now + timedelta(seconds=delay))
-                elif outcome is permanent_v:
-                    rec.dead += 1
-                    status = dead
-                    if res.suppress_recipients:
-                        suppress += _suppression_rows(msg, res, backend, now)
-                else:  # ACCOUNT: the message did nothing wrong; give the attempt back
-                    rec.deferred += 1
-                    attempts_after = attempt - 1
-                other_rows.append(
-                    (status, attempts_after, next_b, res.error_code, res.provider_code, text,
-                     mid, owner, attempt)
-                )  # fmt: skip
+                setattr(rec, kind, getattr(rec, kind) + 1)
+                attempts.append(attempt_row)
+                (sent_rows if kind == "sent" else other_rows).append(update_row)
+            if rec.stale:
+                stale = set(by_id) - held
+                suppress = [row for row in suppress if row["message_id"] not in stale]
             if s.get_bind().dialect.name == "sqlite":
-                _write_results_sqlite(s, attempts, sent_rows, other_rows, now_b)
+                _write_results_sqlite(s, attempts, sent_rows, other_rows)
             else:
                 _write_results(s, attempts, sent_rows, other_rows, now)
             if suppress:
@@ -666,9 +674,11 @@ _ATTEMPT_COLUMNS = (
     "message_id", "attempt_no", "backend", "started_at", "duration_ms", "outcome", "error_code",
     "provider_code", "error_message", "provider_message_id",
 )  # fmt: skip
-_SENT_COLUMNS = ("b_pmid", "b_id", "b_owner", "b_attempt")
+# The update rows, in the order of the `?` in _UPDATE_SENT_SQL and _UPDATE_OTHER_SQL (the names
+# are the bind parameters of the PostgreSQL statements; `None` is a value bound there as `now`).
+_SENT_COLUMNS = (None, "b_pmid", None, "b_id", "b_owner", "b_attempt")
 _OTHER_COLUMNS = (
-    "b_status", "b_attempts", "b_next", "b_code", "b_pcode", "b_error", "b_id", "b_owner",
+    "b_status", "b_attempts", "b_next", "b_code", "b_pcode", "b_error", None, "b_id", "b_owner",
     "b_attempt",
 )  # fmt: skip
 # The ownership check of `claim.ownership_where()`, written out for the driver.
@@ -689,12 +699,11 @@ _UPDATE_OTHER_SQL = (
 )
 
 
-def _stamp_processor(session: Any) -> Any:
-    """The bind processor the ORM applies to a UTCDateTime column on this session's dialect.
+def _stamp_processor(dialect: Any) -> Any:
+    """The bind processor the ORM applies to a UTCDateTime column on this dialect.
 
     On SQLite it gives exactly the stored text; on PostgreSQL the identity (SQLAlchemy binds).
     """
-    dialect = session.get_bind().dialect
     if dialect.name != "sqlite":
         return lambda value: value
     bind = M.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
@@ -706,23 +715,19 @@ def _write_results_sqlite(
     attempts: list[tuple[Any, ...]],
     sent_rows: list[tuple[Any, ...]],
     other_rows: list[tuple[Any, ...]],
-    now_b: Any,
 ) -> None:
     """Attempt rows and message updates through the driver's executemany, rows as tuples.
 
     Recording spent most of its CPU in SQLAlchemy's per-row parameter processing; the values
     here are already what the column types would bind (see `_stamp_processor`).
     """
-    conn = s.connection()
+    cursor = driver_cursor(s)
     if attempts:
-        conn.exec_driver_sql(_INSERT_ATTEMPTS_SQL, attempts)
+        cursor.executemany(_INSERT_ATTEMPTS_SQL, attempts)
     if sent_rows:
-        conn.exec_driver_sql(
-            _UPDATE_SENT_SQL,
-            [(now_b, pmid, now_b, mid, owner, attempt) for pmid, mid, owner, attempt in sent_rows],
-        )
+        cursor.executemany(_UPDATE_SENT_SQL, sent_rows)
     if other_rows:
-        conn.exec_driver_sql(_UPDATE_OTHER_SQL, [(*row[:6], now_b, *row[6:]) for row in other_rows])
+        cursor.executemany(_UPDATE_OTHER_SQL, other_rows)
 
 
 def _write_results(
@@ -747,7 +752,7 @@ def _write_results(
                 lease_expires_at=None,
                 updated_at=now,
             ),
-            [dict(zip(_SENT_COLUMNS, row, strict=True)) for row in sent_rows],
+            [_named(_SENT_COLUMNS, row) for row in sent_rows],
         )
     if other_rows:
         s.execute(
@@ -764,8 +769,12 @@ def _write_results(
                 lease_expires_at=None,
                 updated_at=now,
             ),
-            [dict(zip(_OTHER_COLUMNS, row, strict=True)) for row in other_rows],
+            [_named(_OTHER_COLUMNS, row) for row in other_rows],
         )
+
+
+def _named(names: tuple[str | None, ...], row: tuple[Any, ...]) -> dict[str, Any]:
+    return {name: value for name, value in zip(names, row, strict=True) if name is not None}
 
 
 def _clip(text: str | None) -> str | None:

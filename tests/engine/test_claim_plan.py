@@ -36,21 +36,29 @@ def _claim(ctx: Any, owner: str, limit: int) -> Any:
 
 
 def _claim_plan(ctx: Any) -> list[str]:
-    """EXPLAIN QUERY PLAN of the UPDATE the claim really sends (captured, then rolled back)."""
-    seen: list[tuple[str, Any]] = []
+    """EXPLAIN QUERY PLAN of the UPDATE the claim really sends, as SQLite traced it.
 
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+    The claim goes straight to the driver, so SQLite's own trace callback sees it: a fresh pool
+    connection traces every statement, with its values expanded.
+    """
+    seen: list[str] = []
+
+    def capture(statement: str) -> None:
         if statement.lstrip().upper().startswith("UPDATE MESSAGE"):
-            seen.append((statement, params))
+            seen.append(statement)
 
-    event.listen(ctx.db.engine, "before_cursor_execute", capture)
+    def trace(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.set_trace_callback(capture)
+
+    ctx.db.engine.dispose()
+    event.listen(ctx.db.engine, "connect", trace)
     try:
         _claim(ctx, "explain", 5)
     finally:
-        event.remove(ctx.db.engine, "before_cursor_execute", capture)
-    statement, params = seen[0]
+        event.remove(ctx.db.engine, "connect", trace)
+        ctx.db.engine.dispose()
     with ctx.db.engine.connect() as conn:
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + seen[0]).all()
     return [row[-1] for row in rows]
 
 
