@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -98,3 +100,61 @@ def test_a_fresh_database_gets_the_rollup_triggers(db: Database) -> None:
         s.add(_attempt(1, T0 + timedelta(minutes=31)))
     key = ("backup", "transient", "http_503")
     assert _rollup(db) == Counter({(hour, *key): 1, (hour + timedelta(hours=1), *key): 2})
+
+
+def test_concurrent_writers_of_mixed_outcomes_take_turns_instead_of_deadlocking(
+    pg_db: Database,
+) -> None:
+    """Two record transactions writing the same hour's keys in opposite orders both commit."""
+    insert = text(
+        "INSERT INTO delivery_attempt (message_id, attempt_no, backend, started_at, duration_ms, "
+        "outcome, error_code) VALUES (1, 1, 'main', :t, 0, :outcome, :code)"
+    )
+    sent = {"t": T0, "outcome": "sent", "code": None}
+    failed = {"t": T0, "outcome": "transient", "code": "http_503"}
+    first_wrote, errors = threading.Event(), []
+
+    def first() -> None:
+        try:
+            with pg_db.write_engine.begin() as conn:
+                conn.execute(insert, sent)
+                first_wrote.set()
+                _wait_for_a_lock_wait(pg_db)  # the second transaction is blocked now
+                conn.execute(insert, failed)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    def second() -> None:
+        first_wrote.wait(10)
+        try:
+            with pg_db.write_engine.begin() as conn:
+                conn.execute(insert, failed)
+                conn.execute(insert, sent)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    hour = T0.replace(minute=0, second=0, microsecond=0)
+    assert _rollup(pg_db) == Counter(
+        {(hour, "main", "sent", ""): 2, (hour, "main", "transient", "http_503"): 2}
+    )
+
+
+def _wait_for_a_lock_wait(db: Database) -> None:
+    with db.engine.connect() as conn:
+        for _ in range(2000):
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+            if waiting:
+                return
+            time.sleep(0.005)
+    raise AssertionError("the second writer never waited")

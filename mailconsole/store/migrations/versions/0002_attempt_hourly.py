@@ -12,9 +12,15 @@ written exactly as `UTCDateTime` writes that time: on SQLite the naive UTC text
 `YYYY-MM-DD HH:00:00.000000` (`started_at` is stored as `YYYY-MM-DD HH:MM:SS.ffffff`), on
 PostgreSQL a timestamptz truncated in UTC whatever the session's TimeZone.
 
-SQLite has row triggers only (one UPSERT per attempt). PostgreSQL uses statement triggers with
-transition tables: one grouped UPSERT per statement, in key order so concurrent writers lock the
-same rows in the same order.
+SQLite has row triggers only (one UPSERT per attempt); its writers take turns anyway. PostgreSQL
+uses statement triggers with transition tables (one grouped UPSERT per statement; psycopg's
+executemany runs one statement per row, which costs the same as a row trigger). There, writers
+of attempts also take turns: each trigger first takes a transaction-level advisory lock. Without
+it two dispatch runs recording mixed outcomes in one hour would lock the same rollup rows in
+different orders and deadlock; with it, a second writer waits at its first attempt row until the
+first commits (writers of the same hour's rows would wait on the row locks anyway). The dispatcher
+and lease recovery lock their message rows before writing attempts, so they never wait for a
+message row while holding this lock.
 
 Hand-written; the bench loader (bench/data.py) runs `create_trigger_sql`, `drop_trigger_sql` and
 `backfill_sql` around its bulk load, so this file is the one place that SQL lives.
@@ -97,11 +103,15 @@ _PG_GROUPED = (
     f"SELECT {_PG_HOUR} AS hour, backend, outcome, coalesce(error_code, '') AS error_code, "
     "count(*) AS n FROM {rows} GROUP BY 1, 2, 3, 4"
 )
+# Taken by every trigger before it touches the rollup (the bytes of "mcrollup").
+PG_LOCK_KEY = int.from_bytes(b"mcrollup", "big")
+_PG_LOCK = f"PERFORM pg_advisory_xact_lock({PG_LOCK_KEY});"
 _PG_KEY = "h.hour = g.hour AND h.backend = g.backend AND h.outcome = g.outcome AND h.error_code = g.error_code"
 
 PG_FUNCTIONS_SQL = [
     f"""CREATE FUNCTION attempt_hourly_add() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    {_PG_LOCK}
     INSERT INTO {TABLE} AS h (hour, backend, outcome, error_code, attempts)
     SELECT hour, backend, outcome, error_code, n FROM ({_PG_GROUPED.format(rows="new_rows")}) g
     ORDER BY 1, 2, 3, 4
@@ -111,6 +121,7 @@ BEGIN
 END $$""",
     f"""CREATE FUNCTION attempt_hourly_remove() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    {_PG_LOCK}
     UPDATE {TABLE} h SET attempts = h.attempts - g.n
     FROM ({_PG_GROUPED.format(rows="old_rows")}) g WHERE {_PG_KEY};
     DELETE FROM {TABLE} h USING ({_PG_GROUPED.format(rows="old_rows")}) g
@@ -119,6 +130,7 @@ BEGIN
 END $$""",
     f"""CREATE FUNCTION attempt_hourly_clear() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    {_PG_LOCK}
     DELETE FROM {TABLE};
     RETURN NULL;
 END $$""",
