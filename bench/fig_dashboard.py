@@ -27,8 +27,16 @@ def parts(ctx: Any, runs: int) -> dict[str, float]:
     from mailconsole.services import metrics, providers
 
     status = metrics.queue_status(ctx)
+
+    def attempt_rates() -> Any:
+        """The 24 h / previous 24 h attempt counts alone (rollup hours + edge hours)."""
+        now = ctx.clock.now()
+        with ctx.db.reading() as s:
+            return metrics._attempts_by_backend(s, now - metrics.DAY, now - 2 * metrics.DAY)
+
     calls = {
         "queue_status": lambda: metrics.queue_status(ctx),
+        "queue_status.attempt_rates": attempt_rates,  # a part of queue_status
         "failure_trend": lambda: metrics.failure_trend(ctx, hours=24),
         "last_outage": lambda: metrics.last_outage(ctx),
         "providers": lambda: providers.providers(ctx, status=status),
