@@ -72,6 +72,9 @@ class DispatchConfig(Section):
     leader_lease_seconds: float = Field(default=30.0, ge=5)
     recover_interval_seconds: float = Field(default=30.0, gt=0)  # expired-lease recovery job
     health_interval_seconds: float = Field(default=300.0, gt=0)  # provider health/quota job
+    # SQLite page cache per connection of `mailconsole worker` (KiB): small, so the worker's memory
+    # stays flat however long the queue (the console keeps the store's larger default).
+    worker_sqlite_cache_kib: int = Field(default=2048, ge=256)
 
 
 class LimitsConfig(Section):

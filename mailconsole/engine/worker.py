@@ -85,6 +85,8 @@ async def run_worker(
     """Run the scheduler until `stop` is set or a SIGTERM/SIGINT arrives; returns the exit code."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    # A long-running process: keep SQLite's page caches small, whatever the backlog they scan.
+    ctx.db.limit_sqlite_cache(ctx.config.dispatch.worker_sqlite_cache_kib)
     installed: list[int] = []
     if install_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -27,8 +27,11 @@ from mailconsole.errors import SchemaOutdatedError, StoreError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 30.0
-# SQLite's page cache is per connection, and the pool keeps several: 8 MB each keeps a worker's
-# memory flat whatever the backlog (64 MB each grew it by the size of the queue's indexes).
+# SQLite's page cache is per connection, and the pool keeps several: 8 MB each for an interactive
+# process (64 MB each grew a worker by the size of the queue's indexes). A headless worker asks for
+# less (`Database.limit_sqlite_cache`, `dispatch.worker_sqlite_cache_kib`): a scan of the backlog
+# fills any cache to its limit, so a cache a worker's connections do not keep small grows its
+# memory with the queue.
 SQLITE_CACHE_KIB = 8192
 # Rows ANALYZE samples per index: approximate statistics in a fraction of a second on millions.
 SQLITE_ANALYSIS_LIMIT = 1000
@@ -63,6 +66,8 @@ class Database:
                 "postgresql://user@host/dbname"
             ) from None
         self.dialect = parsed.get_backend_name()
+        # Read by each new SQLite connection (see `limit_sqlite_cache`).
+        self.sqlite_cache_kib = SQLITE_CACHE_KIB
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(parsed, echo)
         elif self.dialect == "postgresql":
@@ -116,7 +121,7 @@ class Database:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             cur.execute("PRAGMA temp_store=MEMORY")
-            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            cur.execute(f"PRAGMA cache_size=-{int(self.sqlite_cache_kib)}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -159,6 +164,19 @@ class Database:
     def reading(self) -> Iterator[Session]:
         with self.session() as session:
             yield session
+
+    def limit_sqlite_cache(self, kib: int) -> None:
+        """Give every SQLite connection from now on a page cache of at most `kib` KiB.
+
+        For the headless worker: its periodic queue metrics (alerts, health) count the whole
+        backlog, and each count fills the connection's cache to its limit; the pages freed when
+        another connection's write resets the cache stay in the process's heap. Pooled idle
+        connections are closed so they reopen with the new size. A no-op on PostgreSQL.
+        """
+        if not self.is_sqlite or kib == self.sqlite_cache_kib:
+            return
+        self.sqlite_cache_kib = kib
+        self.engine.dispose()
 
     def optimize(self) -> bool:
         """Refresh SQLite's planner statistics (sampled ANALYZE); a no-op on PostgreSQL.
