@@ -63,7 +63,7 @@ def test_upgrading_a_0001_database_with_attempts_backfills_the_rollup_exactly(
     assert db.current_revision() == "0001"
 
     db.upgrade()
-    assert db.current_revision() == db.head_revision() == "0002"
+    assert db.current_revision() == db.head_revision()
     expected = _expected(db)
     assert _rollup(db) == expected
     assert sum(expected.values()) == len(times)

@@ -108,6 +108,9 @@ class ClaimResult:
 def _split(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
+    if "," not in value:  # one address: most messages, on every claim
+        value = value.strip()
+        return (value,) if value else ()
     return tuple(a.strip() for a in value.split(",") if a.strip())
 
 
