@@ -65,7 +65,12 @@ class RetryConfig(Section):
 class DispatchConfig(Section):
     interval_seconds: float = Field(default=5.0, gt=0)
     lease_seconds: float = Field(default=300.0, ge=5)
-    claim_limit: int = Field(default=2000, ge=1)
+    # A run ends after `claim_limit` messages or `run_seconds`, whichever comes first, and the
+    # next one starts at once while messages are due: pause, leadership and config are checked
+    # between runs. Within a run each connection slot claims its next batch while one is in
+    # flight, so a run must be several batches long for the pipeline to fill.
+    claim_limit: int = Field(default=10_000, ge=1)
+    run_seconds: float = Field(default=5.0, gt=0)
     outage_threshold: int = Field(default=3, ge=1)  # consecutive failed requests that open one
     probe_interval_seconds: float = Field(default=30.0, gt=0)
     account_probe_interval_seconds: float = Field(default=300.0, gt=0)

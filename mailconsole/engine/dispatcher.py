@@ -5,11 +5,13 @@ now" (CLI, console). A run holds the `dispatch` lease (see `leader.py`) so two r
 on any host.
 
 Per routed backend, up to `limits.max_connections` slots each loop: claim one batch of
-`limits.batch_size` (a short write transaction, so a lease is taken just before its send), wait
-for the backend's token bucket (`rate_per_second`), send, and record the results in one
-transaction (attempt rows, message updates, suppressions, the circuit). A run claims at most
-`dispatch.claim_limit` (or `limit`) messages in all; `DispatchReport.more_waiting` says whether
-it stopped because of that limit, so the scheduler runs again at once while a backlog drains.
+`limits.batch_size` (a short write transaction), wait for the backend's token bucket
+(`rate_per_second`), send, and record the results in one transaction (attempt rows, message
+updates, suppressions, the circuit). Each slot claims its next batch while the current one is in
+flight, so the write lock's work overlaps the provider's latency. A run claims at most
+`dispatch.claim_limit` (or `limit`) messages and stops claiming after `dispatch.run_seconds`;
+`DispatchReport.more_waiting` says whether it stopped for either, so the scheduler runs again at
+once while a backlog drains (pause switches and routing are read at the start of each run).
 
 Outcomes (DESIGN.md, Error codes): SENT → `sent`; TRANSIENT → back to `queued` after an
 exponential backoff with jitter, or `dead` after `retry.max_attempts`; PERMANENT → `dead`, and the
@@ -87,6 +89,7 @@ class DispatchReport:
     probes: int = 0
     batches: int = 0
     paused: bool = False
+    cut_short: bool = False  # stopped claiming at `dispatch.run_seconds` with messages still due
     by_error_code: Counter[str] = field(default_factory=Counter)
     by_backend: dict[str, Counter[str]] = field(default_factory=dict)
     circuits_opened: list[str] = field(default_factory=list)
@@ -97,8 +100,8 @@ class DispatchReport:
 
     @property
     def more_waiting(self) -> bool:
-        """The run stopped at its claim limit: more due messages may be waiting."""
-        return self.limit > 0 and self.claimed >= self.limit
+        """The run stopped at its claim limit or its time: more due messages may be waiting."""
+        return self.cut_short or (self.limit > 0 and self.claimed >= self.limit)
 
     @property
     def idle(self) -> bool:
@@ -303,6 +306,7 @@ class _Run:
         self.stop = stop
         self.lost = lost
         self.report = DispatchReport(limit=limit)
+        self.deadline = time.monotonic() + self.cfg.dispatch.run_seconds
         lease_s = self.cfg.dispatch.lease_seconds
         self.send_timeout = max(1.0, lease_s * 0.8)
         # backend -> when this run last noted a success that found the circuit closed
@@ -397,23 +401,54 @@ class _Run:
         await asyncio.gather(*(self._slot(run, plan) for _ in range(slots)))
 
     async def _slot(self, run: _BackendRun, plan: RoutingPlan) -> None:
+        """Claim, send and record batches until the run ends, one batch claimed ahead.
+
+        The next batch is claimed while the current one is in flight, so a slot's connection
+        never waits for the claim's write; its results are recorded before the next send (a
+        record may open the circuit, and then the claimed-ahead batch is released unsent).
+        """
         batch_size = max(1, run.backend.limits.batch_size)
-        while not (self.stopping() or run.halted or run.drained):
-            want = min(batch_size, self.remaining)
-            if want <= 0:
-                return
-            self.remaining -= want
-            try:
-                claim = await asyncio.to_thread(self._claim, run.route, plan, want, False)
-            except BaseException:
-                self.remaining += want
-                raise
-            self.remaining += want - claim.taken
-            self._count_claim(run.route.backend, claim)
-            if not claim.full:
-                run.drained = True
-            if claim.messages:
-                await self._send_and_record(run, claim.messages)
+        ahead: asyncio.Task[ClaimResult | None] | None = None
+        try:
+            claim = await self._take(run, plan, batch_size)
+            while claim is not None:
+                if claim.full:
+                    ahead = asyncio.create_task(self._take(run, plan, batch_size))
+                if claim.messages:  # (a claim may be all suppressed recipients)
+                    await self._send_and_record(run, claim.messages)
+                if ahead is None:
+                    return
+                claim, ahead = await ahead, None
+        finally:
+            if ahead is not None:  # the send or record failed: give the claimed-ahead batch back
+                claimed = await ahead
+                if claimed is not None and claimed.messages:
+                    ids = [m.id for m in claimed.messages]
+                    released = await asyncio.to_thread(self._release, ids)
+                    self.report.deferred += released
+                    self.report.count(run.route.backend, "deferred", released)
+
+    async def _take(self, run: _BackendRun, plan: RoutingPlan, size: int) -> ClaimResult | None:
+        """The slot's next claim, or None when this run claims no more for this backend."""
+        if self.stopping() or run.halted or run.drained:
+            return None
+        if time.monotonic() >= self.deadline:
+            self.report.cut_short = True
+            return None
+        want = min(size, self.remaining)
+        if want <= 0:
+            return None
+        self.remaining -= want
+        try:
+            claim = await asyncio.to_thread(self._claim, run.route, plan, want, False)
+        except BaseException:
+            self.remaining += want
+            raise
+        self.remaining += want - claim.taken
+        self._count_claim(run.route.backend, claim)
+        if not claim.full:
+            run.drained = True
+        return claim
 
     def _count_claim(self, backend: str, claim: ClaimResult) -> None:
         self.report.claimed += claim.taken

@@ -275,3 +275,62 @@ async def test_the_report_counts_each_outcome_and_is_json(db: Database, clock: F
     data = json.loads(json.dumps(report.to_dict()))
     assert data["claimed"] == 9 and data["more_waiting"] is False
     assert "sent 3" in report.summary()
+
+
+async def test_each_slot_claims_its_next_batch_while_one_is_in_flight(
+    db: Database, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend("main", batch_size=5, max_connections=1)
+    ctx = make_ctx(db, clock, engine_config(), main=backend)
+    enqueue(ctx, 20)
+    backend.gate = asyncio.Event()
+    run = asyncio.create_task(run_dispatch_once(ctx))
+    await asyncio.wait_for(backend.entered.wait(), 10)
+    # The first batch is at the provider; the slot's next batch is leased already, unsent.
+    for _ in range(200):
+        if statuses(ctx).get("sending") == 10:
+            break
+        await asyncio.sleep(0.01)
+    assert statuses(ctx) == {"sending": 10, "queued": 10}
+    assert len(backend.calls) == 1  # one request at a time: the connection limit holds
+    backend.gate.set()
+    report = await run
+    assert (report.sent, report.batches) == (20, 4)
+    assert backend.max_in_flight == 1
+    assert statuses(ctx) == {"sent": 20}
+
+
+async def test_the_batch_claimed_ahead_goes_back_unsent_when_the_circuit_opens(
+    db: Database, clock: FakeClock
+) -> None:
+    def revoked(m: OutgoingMessage) -> SendResult:
+        return SendResult(m.id, Outcome.ACCOUNT, error_code="http_401", error_message="bad token")
+
+    backend = ScriptedBackend("main", script=revoked, batch_size=5, max_connections=1)
+    ctx = make_ctx(db, clock, engine_config(), main=backend)
+    ids = enqueue(ctx, 20)
+    report = await run_dispatch_once(ctx)
+    assert report.circuits_opened == ["main"]
+    assert len(backend.calls) == 1  # the batch claimed ahead never reached the provider
+    assert report.deferred == 10  # the failed batch (account error) and the one claimed ahead
+    rows = messages(ctx)
+    assert {rows[i].status for i in ids} == {"queued"}
+    assert {rows[i].attempts for i in ids} == {0}  # no attempt spent by either
+    assert {rows[i].lease_owner for i in ids} == {None}
+
+
+async def test_a_run_stops_claiming_after_run_seconds_and_says_more_is_waiting(
+    db: Database, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend("main", batch_size=5, max_connections=1, latency_s=0.2)
+    ctx = make_ctx(db, clock, engine_config(dispatch={"run_seconds": 0.3}), main=backend)
+    enqueue(ctx, 50)
+    first = await run_dispatch_once(ctx)
+    assert first.cut_short and first.more_waiting
+    assert 5 <= first.sent < 50
+    assert statuses(ctx) == {"sent": first.sent, "queued": 50 - first.sent}  # nothing held
+    sent, report = first.sent, first
+    while report.more_waiting:  # what the scheduler does: the next run starts at once
+        report = await run_dispatch_once(ctx)
+        sent += report.sent
+    assert sent == 50 and statuses(ctx) == {"sent": 50}

@@ -138,7 +138,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_after_a_restart(
     finally:
         first.kill()
     in_flight = [m for m in messages(ctx).values() if m.status == "sending"]
-    assert 1 <= len(in_flight) <= 10  # the kill landed mid-batch
+    # The kill landed mid-batch: the batch in flight, and the next one its slot had claimed ahead.
+    assert 1 <= len(in_flight) <= 20
     second = Worker(tmp_path, "restarted", config, sqlite_db.url)
     try:
         wait_for(lambda: statuses(ctx) == {"sent": 100}, 60, "every message sent", [second])
