@@ -157,10 +157,9 @@ class DeliveryAttempt(SQLModel, table=True):
     __tablename__ = "delivery_attempt"
     __table_args__ = (
         Index("ix_attempt_message", "message_id", "attempt_no"),
-        # Covers the metrics (rates, trends by backend and error code) with an index-only scan.
+        # Covers the attempt counts of the 24 h windows' partial edge hours (whole hours are read
+        # from attempt_hourly) and retention's range, with an index-only scan.
         Index("ix_attempt_started_outcome", "started_at", "outcome", "backend", "error_code"),
-        # Per-backend 24 h / previous 24 h rates: a range scan per backend, covered by outcome.
-        Index("ix_attempt_backend_started", "backend", "started_at", "outcome"),
     )
 
     id: int | None = Field(
