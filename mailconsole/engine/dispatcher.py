@@ -144,6 +144,7 @@ class DispatchReport:
             "probes": self.probes,
             "batches": self.batches,
             "paused": self.paused,
+            "cut_short": self.cut_short,
             "more_waiting": self.more_waiting,
             "by_error_code": dict(self.by_error_code),
             "by_backend": {k: dict(v) for k, v in self.by_backend.items()},
