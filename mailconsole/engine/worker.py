@@ -8,15 +8,24 @@ messages it still holds and the leader lease, and returns 0.
 `--once` runs without the scheduler: recover expired leases, then dispatch until nothing due is
 left (runs back to back while each stops at its claim limit), through the same `dispatch` lease
 as the scheduler, so it never runs beside another dispatch.
+
+Memory: the scheduler's jobs count the whole backlog (alerts, health) in threads while dispatch
+claims and records in others, so the worker keeps it bounded whatever the queue's length: its
+SQLite connections get a small page cache (`dispatch.worker_sqlite_cache_kib`), and on glibc at
+most `WORKER_MALLOC_ARENAS` malloc arenas, because each thread's own arena keeps the pages those
+scans freed and the process would grow with the backlog and the number of threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import os
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from mailconsole.context import AppContext
 from mailconsole.engine.backends import BackendRegistry
@@ -28,6 +37,9 @@ from mailconsole.engine.scheduler import EngineScheduler
 log = logging.getLogger(__name__)
 
 Echo = Callable[[str], None]
+
+WORKER_MALLOC_ARENAS = 2
+M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 
 
 def _describe(holder: LeaseInfo | None) -> str:
@@ -74,6 +86,28 @@ def _add(total: DispatchReport, report: DispatchReport) -> None:
         total.started_at = report.started_at
 
 
+def _libc() -> Any:
+    return ctypes.CDLL(None)
+
+
+def limit_malloc_arenas(arenas: int = WORKER_MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas (default: 8 per core); returns whether the cap was set.
+
+    Threads started afterwards share the capped arenas, so memory one thread frees is reused by
+    the others instead of staying in a private heap. An operator's `MALLOC_ARENA_MAX` wins; other
+    C libraries (no `mallopt`, or one that ignores the parameter) are left alone.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    try:
+        mallopt = _libc().mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(M_ARENA_MAX, arenas))
+
+
 async def run_worker(
     ctx: AppContext,
     *,
@@ -85,8 +119,9 @@ async def run_worker(
     """Run the scheduler until `stop` is set or a SIGTERM/SIGINT arrives; returns the exit code."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    # A long-running process: keep SQLite's page caches small, whatever the backlog they scan.
+    # A long-running process: its memory must not follow the backlog (see the module docstring).
     ctx.db.limit_sqlite_cache(ctx.config.dispatch.worker_sqlite_cache_kib)
+    limit_malloc_arenas()
     installed: list[int] = []
     if install_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
