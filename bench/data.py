@@ -303,6 +303,18 @@ def generate_queue(
 # --- loading -----------------------------------------------------------------------------------
 
 
+def empty_store(path: Path) -> Path:
+    """A store with the current schema and no rows, built afresh for each run of a figure.
+
+    Never reused across runs: a template kept from before a migration would measure the old
+    indexes and triggers.
+    """
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    create_schema(f"sqlite:///{path}")
+    return path
+
+
 def create_schema(url: str) -> None:
     """The project's own migration, exactly as `mailconsole db upgrade` runs it."""
     from mailconsole.store.db import Database

@@ -113,9 +113,7 @@ def engine_run(work: Path, template: Path, url: str, n: int) -> tuple[float, dic
 def run(sizes: Sizes, work: Path) -> list[Result]:
     n = sizes.postmark_messages
     work.mkdir(parents=True, exist_ok=True)
-    template = work / "empty.db"
-    if not template.exists():
-        data.create_schema(sqlite_url(template))
+    template = data.empty_store(work / "empty.db")
     batches = payloads(n)
     engine, base, extra = [], [], {}
     for i in range(sizes.runs):

@@ -79,9 +79,7 @@ def engine_run(work: Path, template: Path, port: int, n: int) -> tuple[float, di
 def run(sizes: Sizes, work: Path) -> list[Result]:
     n = sizes.smtp_messages
     work.mkdir(parents=True, exist_ok=True)
-    template = work / "empty.db"
-    if not template.exists():
-        data.create_schema(sqlite_url(template))
+    template = data.empty_store(work / "empty.db")
     messages = serialized(n)
     engine, base, extra = [], [], {}
     for i in range(sizes.runs):

@@ -74,9 +74,7 @@ def engine_run(
 def run(sizes: Sizes, work: Path, data_dir: Path) -> list[Result]:
     n = sizes.enqueue_messages
     work.mkdir(parents=True, exist_ok=True)
-    template = work / "empty.db"
-    if not template.exists():
-        data.create_schema(sqlite_url(template))
+    template = data.empty_store(work / "empty.db")
     jsonl = data.write_jsonl(
         data_dir / f"enqueue-{n}-{data.cache_key('jsonl', n, schema=False)}.jsonl", n
     )
