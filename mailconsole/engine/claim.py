@@ -320,7 +320,7 @@ def _take_sqlite(
     (statistics or not) may satisfy it through `ix_message_updated`, reading every queued row's
     index entry on each claim, instead of looking the chosen ids up by primary key.
     """
-    stamp = _stamp(session.get_bind().dialect)
+    stamp = stamp_processor(session.get_bind().dialect)
     route = []
     if sources:
         route.append(f"account IN ({','.join('?' * len(sources))})")
@@ -339,8 +339,13 @@ def _take_sqlite(
     return driver_cursor(session).execute(sql, params).fetchall()
 
 
-def _stamp(dialect: Any) -> Any:
-    """The bind processor of a UTCDateTime column on this dialect: the exact stored value."""
+def stamp_processor(dialect: Any) -> Any:
+    """What a UTCDateTime column binds on SQLite (the exact stored text), for driver statements.
+
+    The identity elsewhere: on PostgreSQL the values go through SQLAlchemy, which binds them.
+    """
+    if dialect.name != "sqlite":
+        return lambda value: value
     bind = M.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
     return bind if bind is not None else (lambda value: value)
 

@@ -56,6 +56,7 @@ from mailconsole.engine.claim import (
     owned,
     ownership_where,
     release_in,
+    stamp_processor,
     take_due,
 )
 from mailconsole.engine.leader import DISPATCH, current_lease, make_owner_id, release, try_acquire
@@ -593,7 +594,7 @@ class _Run:
         # _ATTEMPT_COLUMNS, _SENT_COLUMNS and _OTHER_COLUMNS, keyed by message id so that rows
         # whose lease was taken over can be dropped. The batch's timestamps go through the column
         # type's bind processor once (per row only for a retry's own next_attempt_at).
-        stamp = _stamp_processor(self.ctx.db.engine.dialect)
+        stamp = stamp_processor(self.ctx.db.engine.dialect)
         now_b = stamp(now)
         started_b = stamp(started_at)
         planned: list[tuple[int, str, tuple[Any, ...], tuple[Any, ...]]] = []
@@ -735,17 +736,6 @@ _UPDATE_OTHER_SQL = (
 )
 
 
-def _stamp_processor(dialect: Any) -> Any:
-    """The bind processor the ORM applies to a UTCDateTime column on this dialect.
-
-    On SQLite it gives exactly the stored text; on PostgreSQL the identity (SQLAlchemy binds).
-    """
-    if dialect.name != "sqlite":
-        return lambda value: value
-    bind = M.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
-    return bind if bind is not None else (lambda value: value)
-
-
 def _write_results_sqlite(
     s: Any,
     attempts: list[tuple[Any, ...]],
@@ -755,7 +745,7 @@ def _write_results_sqlite(
     """Attempt rows and message updates through the driver's executemany, rows as tuples.
 
     Recording spent most of its CPU in SQLAlchemy's per-row parameter processing; the values
-    here are already what the column types would bind (see `_stamp_processor`).
+    here are already what the column types would bind (see `claim.stamp_processor`).
     """
     cursor = driver_cursor(s)
     if attempts:
