@@ -308,7 +308,7 @@ class _Run:
         self.stop = stop
         self.lost = lost
         self.report = DispatchReport(limit=limit)
-        self.deadline = time.monotonic() + self.cfg.dispatch.run_seconds
+        self.deadline = 0.0  # set when the slots start (see `_take`)
         lease_s = self.cfg.dispatch.lease_seconds
         self.send_timeout = max(1.0, lease_s * 0.8)
         # backend -> when this run last noted a success that found the circuit closed
@@ -343,6 +343,7 @@ class _Run:
                 limits = backend.limits
                 bucket = self.registry.bucket(route.backend, limits.rate_per_second)
                 runs.append(_BackendRun(route, backend, bucket))
+            self.deadline = time.monotonic() + self.cfg.dispatch.run_seconds
             await asyncio.gather(*(self._drive(r, plan) for r in runs))
             return self.report
         finally:
@@ -412,7 +413,7 @@ class _Run:
         batch_size = max(1, run.backend.limits.batch_size)
         ahead: asyncio.Task[ClaimResult | None] | None = None
         try:
-            claim = await self._take(run, plan, batch_size)
+            claim = await self._take(run, plan, batch_size, first=True)
             while claim is not None:
                 if claim.full:
                     ahead = asyncio.create_task(self._take(run, plan, batch_size))
@@ -430,11 +431,17 @@ class _Run:
                     self.report.deferred += released
                     self.report.count(run.route.backend, "deferred", released)
 
-    async def _take(self, run: _BackendRun, plan: RoutingPlan, size: int) -> ClaimResult | None:
-        """The slot's next claim, or None when this run claims no more for this backend."""
+    async def _take(
+        self, run: _BackendRun, plan: RoutingPlan, size: int, *, first: bool = False
+    ) -> ClaimResult | None:
+        """The slot's next claim, or None when this run claims no more for this backend.
+
+        Past `dispatch.run_seconds` a slot claims no more, except its first batch: every run
+        moves the queue, however slow its start.
+        """
         if self.stopping() or run.halted or run.drained:
             return None
-        if time.monotonic() >= self.deadline:
+        if not first and time.monotonic() >= self.deadline:
             self.report.cut_short = True
             return None
         want = min(size, self.remaining)
