@@ -49,6 +49,13 @@ def _print_status(status: QueueStatus) -> None:
             ("Dispatch", "PAUSED" if status.paused else "running"),
             ("Fallback", "enabled" if status.fallback_enabled else "disabled"),
         ]
+        + [
+            (
+                "Never sent",
+                f"{n} queued for {cell(name)}, not in the config: add it back, or purge them",
+            )
+            for name, n in status.stranded.items()
+        ]
     )
     if status.by_backend:
         click.echo()

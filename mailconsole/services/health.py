@@ -180,6 +180,21 @@ def _switches(status: QueueStatus) -> Check:
     return Check("dispatch", "ok", "running", "dispatch is running")
 
 
+def _routes(status: QueueStatus) -> Check:
+    """Queued messages whose account left the config: kept, but no dispatch claims them."""
+    if not status.stranded:
+        return Check("routes", "ok", 0, "every queued message routes to a configured account")
+    total = sum(status.stranded.values())
+    parts = ", ".join(f"{name} ({n:,})" for name, n in status.stranded.items())
+    return Check(
+        "routes",
+        "critical",
+        status.stranded,
+        f"{total:,} queued message(s) will never be sent: their account is not in the config: "
+        f"{parts}; add it back under [accounts] (they are kept), or purge them",
+    )
+
+
 def _credentials(ctx: AppContext) -> Check:
     missing, sources = [], {}
     for name, acc in ctx.config.accounts.items():
@@ -208,6 +223,7 @@ def health_check(ctx: AppContext) -> HealthReport:
             _outages(ctx, status),
             _circuits(status),
             _switches(status),
+            _routes(status),
         ]
     checks.append(_credentials(ctx))
     overall = worst([c.status for c in checks])

@@ -94,6 +94,9 @@ class QueueStatus(ReadModel):
     fallback_enabled: bool
     by_backend: dict[str, BackendStatus]
     generated_at: datetime
+    # Queued messages no dispatch will ever claim: their account is not in the config (or they
+    # name none and no primary is set), keyed by that account.
+    stranded: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
@@ -275,6 +278,9 @@ def _attempts_by_backend(
     return {name: (a, f, pa, pf) for name, (a, f, pa, pf) in sorted(counts.items()) if a or pa}
 
 
+NO_ACCOUNT = "(no account, no routing.primary)"
+
+
 def queue_status(ctx: AppContext) -> QueueStatus:
     """The queue at a glance: the figures of `queue status`, the Dashboard cards and the alerts."""
     now = ctx.clock.now()
@@ -319,8 +325,13 @@ def queue_status(ctx: AppContext) -> QueueStatus:
         outages = _open_outages(session, now)
 
     backlog: dict[str, int] = defaultdict(int)
-    for _status, backend, account, count in backlog_rows:
+    stranded: dict[str, int] = defaultdict(int)
+    for status, backend, account, count in backlog_rows:
         backlog[backend or account or primary or "(unrouted)"] += count
+        if status == queued and account is None and primary is None:
+            stranded[NO_ACCOUNT] += count
+        elif status == queued and account is not None and account not in ctx.config.accounts:
+            stranded[account] += count
     # A message being sent has no next attempt yet: next_at is over queued ones only.
     oldest = min((t for t in (oldest_queued, oldest_sending) if t is not None), default=None)
     names = list(ctx.config.accounts)
@@ -371,6 +382,7 @@ def queue_status(ctx: AppContext) -> QueueStatus:
         ),
         by_backend=by_backend,
         generated_at=now,
+        stranded=dict(sorted(stranded.items())),
     )
 
 

@@ -182,3 +182,14 @@ def test_health_check_on_a_database_without_schema_is_critical_not_a_traceback(
     )
     assert result.exit_code == 2, result.output
     assert "CRITICAL  database" in result.stdout and "db upgrade" in result.stdout
+
+
+def test_queue_status_names_queued_messages_whose_account_left_the_config(run: Cli) -> None:
+    add_message(run.ctx, account="old-relay")
+    add_message(run.ctx, account="old-relay")
+    result = run("queue", "status")
+    assert result.exit_code == 0
+    line = next(x for x in result.stdout.splitlines() if x.startswith("Never sent"))
+    assert "2 queued for old-relay, not in the config" in line
+    data = json.loads(run("queue", "status", "--format=json").stdout)
+    assert data["stranded"] == {"old-relay": 2}

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+
+from sqlmodel import select
 
 from mailconsole.clock import FakeClock
 from mailconsole.context import AppContext
+from mailconsole.engine.dispatcher import run_dispatch_once
 from mailconsole.engine.switches import backend_state
 from mailconsole.services.health import health_check
-from mailconsole.store.models import SchedulerLease
+from mailconsole.services.metrics import NO_ACCOUNT, queue_status
+from mailconsole.store.models import Message, SchedulerLease
 from tests.services.factory import add_message, add_outage, make_ctx, sample_config
 
 
@@ -26,6 +31,11 @@ def add_leader(ctx: AppContext, age_s: float = 5) -> None:
                 expires_at=beat + timedelta(seconds=30),
             )
         )
+
+
+def messages_by_id(ctx: AppContext) -> dict[int, Message]:
+    with ctx.db.reading() as s:
+        return {m.id: m for m in s.exec(select(Message)).all()}  # type: ignore[misc]
 
 
 def _checks(ctx: AppContext) -> dict[str, str]:
@@ -115,3 +125,34 @@ def test_missing_credentials_are_critical(db, clock: FakeClock, memory_keyring) 
     assert report.exit_code == 2
     memory_keyring.set_password("mailconsole", "pm", "token")
     assert _checks(ctx)["credentials"] == "ok"
+
+
+async def test_queued_messages_of_an_account_gone_from_the_config_are_critical_and_kept(
+    ctx: AppContext,
+) -> None:
+    add_leader(ctx)
+    gone = add_message(ctx, account="old-relay")
+    add_message(ctx, account="old-relay", status="sent")  # only what waits is stranded
+    kept = add_message(ctx, account="sandbox-main")
+    report = await asyncio.to_thread(health_check, ctx)
+    routes = next(c for c in report.checks if c.name == "routes")
+    assert (routes.status, routes.value) == ("critical", {"old-relay": 1})
+    assert "never be sent" in routes.reason and "old-relay (1)" in routes.reason
+    assert report.exit_code == 2
+    # What the check says is what the engine does: the dispatch claims the other, never this one.
+    dispatched = await run_dispatch_once(ctx)
+    assert dispatched.sent == 1
+    rows = messages_by_id(ctx)
+    assert rows[gone].status == "queued" and rows[kept].status == "sent"
+    assert queue_status(ctx).stranded == {"old-relay": 1}
+
+
+def test_without_a_primary_queued_messages_naming_no_account_are_stranded(
+    db, clock: FakeClock
+) -> None:
+    # With no routing.primary the first enabled account is the primary: here none is enabled.
+    only = {"type": "sandbox", "from": "ops@example.com", "enabled": False}
+    ctx = make_ctx(db, clock, sample_config(accounts={"sandbox-main": only}, routing={}))
+    add_message(ctx)
+    assert queue_status(ctx).stranded == {NO_ACCOUNT: 1}
+    assert _checks(ctx)["routes"] == "critical"
