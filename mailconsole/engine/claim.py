@@ -22,7 +22,7 @@ How `attempts` counts (it decides when a message goes dead):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,20 +73,8 @@ class ClaimedMessage:
         return self.message
 
     @property
-    def to(self) -> tuple[str, ...]:
-        return self.message.to
-
-    @property
     def recipients(self) -> tuple[str, ...]:
         return self.message.recipients
-
-    @property
-    def text(self) -> str | None:
-        return self.message.text
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self.message.headers
 
 
 @dataclass

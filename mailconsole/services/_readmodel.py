@@ -1,4 +1,4 @@
-"""What the read models share: a JSON-safe `to_dict()` and a few SQL helpers per dialect.
+"""What the read models share: a JSON-safe `to_dict()`.
 
 Read models are frozen dataclasses; `to_dict()` turns them (recursively) into what
 `--format=json` prints and what the console may cache, with times as ISO 8601 UTC strings.
@@ -10,10 +10,6 @@ from dataclasses import fields, is_dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
-
-from sqlalchemy import ColumnElement, Integer, cast, extract, func, literal_column
-
-from mailconsole.store.db import Database
 
 
 def jsonable(value: Any) -> Any:
@@ -36,28 +32,3 @@ class ReadModel:
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(self)
-
-
-def epoch_bucket(db: Database, column: Any, start: datetime, width_s: int) -> ColumnElement[int]:
-    """The bucket number of a timestamp column: floor((t - start) / width), computed in SQL.
-
-    Constants are inlined (they are integers we computed), so the same expression can appear in
-    SELECT and GROUP BY without PostgreSQL seeing two different bound parameters.
-    """
-    start_epoch = int(start.timestamp())
-    if db.is_sqlite:
-        # Stored naive UTC; strftime('%s') reads it as UTC. Rows are filtered to t >= start, so
-        # integer division (truncation) is the floor.
-        seconds = cast(func.strftime(literal_column("'%s'"), column), Integer)
-        # A plain `/` between integers is integer division in SQLite (SQLAlchemy's own `/` would
-        # add `+ 0.0`, `//` would need FLOOR(), which not every SQLite build has).
-        return (
-            (seconds - literal_column(str(start_epoch)))
-            .self_group()
-            .op("/")(literal_column(str(width_s)))
-        )
-    seconds = extract("epoch", column)
-    return cast(
-        func.floor((seconds - literal_column(str(start_epoch))) / literal_column(str(width_s))),
-        Integer,
-    )

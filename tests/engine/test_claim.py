@@ -57,7 +57,7 @@ def test_claim_takes_due_messages_oldest_first_with_a_lease_and_counts_the_attem
         assert row.lease_expires_at == clock.now() + timedelta(seconds=60)
     assert rows[later[1]].status == "queued"
     claimed = result.messages[0]
-    assert claimed.text == "hello" and claimed.to == ("user0@example.com",)
+    assert claimed.message.text == "hello" and claimed.message.to == ("user0@example.com",)
     assert claimed.outgoing().attempt == 1
 
 
